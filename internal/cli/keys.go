@@ -30,6 +30,9 @@ func newKeysCmd(stdio IO) *cobra.Command {
 verifiers use to check them.`,
 		Example: `  warden keys generate --out ./keys`,
 		Args:    usageArgs(cobra.NoArgs),
+		// Runnable, so that "warden keys bogus" is an unknown command (exit 2)
+		// rather than help with exit 0.
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newKeysGenerateCmd(stdio))
 	return cmd

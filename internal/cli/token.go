@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf16"
 
 	"github.com/spf13/cobra"
 )
@@ -26,6 +28,9 @@ verifies; only "warden token verify" tells you whether a token can be trusted.`,
   warden token decode "$TOKEN"
   warden token verify --jwks ./keys/jwks.json --iss https://issuer.example --aud warden "$TOKEN"`,
 		Args: usageArgs(cobra.NoArgs),
+		// Runnable, so that "warden token bogus" is an unknown command (exit 2)
+		// rather than help with exit 0.
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(
 		newTokenMintCmd(stdio),
@@ -62,7 +67,10 @@ func readToken(stdio IO, args []string, limit int) (string, error) {
 }
 
 // prettyJSON renders v as indented JSON with sorted object keys, without
-// HTML escaping, and a final newline.
+// HTML escaping, and a final newline. Runes that are not printable (bidi
+// overrides and other format characters, which encoding/json leaves as they
+// are) are written as \u escapes, so that token content printed to a
+// terminal cannot reorder or hide text.
 func prettyJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -71,5 +79,36 @@ func prettyJSON(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("encode JSON: %w", err)
 	}
-	return buf.Bytes(), nil
+	return escapeUnprintable(buf.Bytes()), nil
+}
+
+// escapeUnprintable replaces every rune of b that is neither printable nor
+// a newline with its JSON \u escape (a surrogate pair above U+FFFF). In
+// encoding/json output such runes only occur inside strings, so the result
+// is equivalent JSON.
+func escapeUnprintable(b []byte) []byte {
+	clean := true
+	for _, r := range string(b) {
+		if r != '\n' && !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return b
+	}
+	var out bytes.Buffer
+	out.Grow(len(b) + 32)
+	for _, r := range string(b) {
+		switch {
+		case r == '\n' || unicode.IsPrint(r):
+			out.WriteRune(r)
+		case r > 0xFFFF:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&out, `\u%04x\u%04x`, r1, r2)
+		default:
+			fmt.Fprintf(&out, `\u%04x`, r)
+		}
+	}
+	return out.Bytes()
 }

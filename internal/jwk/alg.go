@@ -182,8 +182,10 @@ func DefaultAlgFor(key any) (string, error) {
 	return "", fmt.Errorf("%w: key type %T", ErrUnsupported, key)
 }
 
-// Generate creates a new private key for alg, with use "sig" and kid (the
-// RFC 7638 thumbprint when kid is empty). RSA keys have DefaultRSABits.
+// Generate creates a new private key for alg, with use "sig" and kid. When
+// kid is empty it is the RFC 7638 thumbprint for an asymmetric key, and 128
+// random bits for an HMAC secret (whose thumbprint, a hash of the secret,
+// must never appear in token headers). RSA keys have DefaultRSABits.
 func Generate(alg, kid string) (*Key, error) {
 	return GenerateRSA(alg, kid, DefaultRSABits)
 }
@@ -222,7 +224,15 @@ func GenerateRSA(alg, kid string, rsaBits int) (*Key, error) {
 		return nil, fmt.Errorf("generate %s key: %w", alg, err)
 	}
 	k := &Key{KeyID: kid, Alg: alg, Use: "sig", Key: key}
-	if k.KeyID == "" {
+	switch {
+	case k.KeyID != "":
+	case k.Type() == "oct":
+		id := make([]byte, 16)
+		if _, err := rand.Read(id); err != nil {
+			return nil, fmt.Errorf("generate key id: %w", err)
+		}
+		k.KeyID = b64(id)
+	default:
 		if k.KeyID, err = k.Thumbprint(); err != nil {
 			return nil, err
 		}

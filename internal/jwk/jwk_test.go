@@ -25,8 +25,8 @@ func TestGenerateRoundTrip(t *testing.T) {
 				t.Fatalf("generated key does not fit its alg: %v", err)
 			}
 			tp, _ := k.Thumbprint()
-			if k.KeyID != tp {
-				t.Errorf("kid = %q, want thumbprint %q", k.KeyID, tp)
+			if isHMAC := strings.HasPrefix(alg, "HS"); isHMAC == (k.KeyID == tp) {
+				t.Errorf("kid = %q, thumbprint %q: want the thumbprint for asymmetric keys only", k.KeyID, tp)
 			}
 			data, err := json.Marshal(k)
 			if err != nil {
