@@ -1,6 +1,7 @@
 package jwk
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -59,11 +60,11 @@ func SigningMethod(alg string) (jwt.SigningMethod, error) {
 	case "RS512":
 		return jwt.SigningMethodRS512, nil
 	case "PS256":
-		return jwt.SigningMethodPS256, nil
+		return strictPSS(jwt.SigningMethodPS256, crypto.SHA256), nil
 	case "PS384":
-		return jwt.SigningMethodPS384, nil
+		return strictPSS(jwt.SigningMethodPS384, crypto.SHA384), nil
 	case "PS512":
-		return jwt.SigningMethodPS512, nil
+		return strictPSS(jwt.SigningMethodPS512, crypto.SHA512), nil
 	case "HS256":
 		return jwt.SigningMethodHS256, nil
 	case "HS384":
@@ -72,6 +73,14 @@ func SigningMethod(alg string) (jwt.SigningMethod, error) {
 		return jwt.SigningMethodHS512, nil
 	}
 	return nil, fmt.Errorf("algorithm %q is not supported (want one of %v)", alg, algorithms)
+}
+
+// strictPSS returns a PSS method that signs and verifies with the salt as
+// long as the hash (RFC 7518 §3.5). golang-jwt's own methods verify with
+// rsa.PSSSaltLengthAuto, accepting any salt length.
+func strictPSS(base *jwt.SigningMethodRSAPSS, h crypto.Hash) jwt.SigningMethod {
+	opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
+	return &jwt.SigningMethodRSAPSS{SigningMethodRSA: base.SigningMethodRSA, Options: opts, VerifyOptions: opts}
 }
 
 // AlgMismatchError reports a key that cannot serve an algorithm.

@@ -1,11 +1,13 @@
 package jwk
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -252,4 +254,36 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestPSSStrictSalt: a PS256 signature with a salt length other than the hash
+// length (valid PSS, but not RFC 7518 §3.5) is refused.
+func TestPSSStrictSalt(t *testing.T) {
+	k, err := GenerateRSA("PS256", "", MinRSABits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := k.Key.(*rsa.PrivateKey)
+	input := "header.payload"
+	sum := sha256Sum(input)
+	sig, err := rsa.SignPSS(rand.Reader, priv, crypto.SHA256, sum, &rsa.PSSOptions{SaltLength: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := SigningMethod("PS256")
+	if err := m.Verify(input, sig, k.VerifyingKey()); err == nil {
+		t.Fatal("PS256 with a 20-byte salt verified")
+	}
+	good, err := m.Sign(input, k.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Verify(input, good, k.VerifyingKey()); err != nil {
+		t.Fatalf("own PS256 signature: %v", err)
+	}
+}
+
+func sha256Sum(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
 }
