@@ -177,6 +177,7 @@ separate jobs.`,
 		newKeysCmd(stdio),
 		newTokenCmd(stdio),
 		newPolicyCmd(stdio),
+		newAuditCmd(stdio),
 	)
 	return root
 }
