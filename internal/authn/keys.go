@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -535,61 +534,6 @@ func cacheLifetime(h http.Header) time.Duration {
 		maxAge -= min(time.Duration(age)*time.Second, maxAge)
 	}
 	return maxAge
-}
-
-// checkJWKSURL allows https URLs, and http only to loopback addresses (a
-// JWKS served on the same machine, as in tests and sidecars).
-func checkJWKSURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("JWKS URL: %w", err)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("JWKS URL %q has no host", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return u, nil
-	case "http":
-		if isLoopback(u.Hostname()) {
-			return u, nil
-		}
-		return nil, fmt.Errorf("JWKS URL %q must use https (http is only allowed for loopback addresses)", raw)
-	}
-	return nil, fmt.Errorf("JWKS URL %q must use https", raw)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// jwksClient returns a copy of c (or a default client) whose redirects must
-// stay on https (or loopback http) and that never follows more than 3.
-func jwksClient(c *http.Client) *http.Client {
-	var cp http.Client
-	if c != nil {
-		cp = *c
-	} else {
-		cp.Timeout = DefaultFetchTimeout
-	}
-	next := cp.CheckRedirect
-	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 3 {
-			return errors.New("too many redirects")
-		}
-		if _, err := checkJWKSURL(req.URL.String()); err != nil {
-			return fmt.Errorf("redirect refused: %w", err)
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		return nil
-	}
-	return &cp
 }
 
 // fileSource reads a JWKS, JWK or PEM file; it is reread when it changes.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/wardenhq/warden/internal/fetch"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -176,7 +177,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	case cfg.CacheSize > 0:
 		v.cache = newTokenCache(cfg.CacheSize)
 	}
-	client := jwksClient(cfg.HTTPClient)
+	client := fetch.Client(cfg.HTTPClient, DefaultFetchTimeout)
 	v.ctx, v.cancel = context.WithCancel(context.Background())
 
 	var stores []*keyStore
@@ -306,9 +307,9 @@ func (v *Verifier) newIssuer(ic *IssuerConfig, n int, client *http.Client, log *
 	case ic.JWKSFile != "":
 		ks.src = &fileSource{path: ic.JWKSFile}
 	default:
-		u, err := checkJWKSURL(ic.JWKSURL)
+		u, err := fetch.ParseURL(ic.JWKSURL)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("JWKS URL: %w", err)
 		}
 		timeout := time.Duration(0)
 		if client.Timeout == 0 {

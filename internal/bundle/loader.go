@@ -5,14 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/wardenhq/warden/internal/fetch"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -162,69 +161,18 @@ func NewLoader(cfg LoaderConfig, apply func(context.Context, *Bundle) error, fai
 		if err != nil {
 			return nil, fmt.Errorf("bundle loader: %w", err)
 		}
-		if err := checkURL(u); err != nil {
+		if err := fetch.CheckURL(u); err != nil {
 			return nil, fmt.Errorf("bundle loader: %w", err)
 		}
 		l.source = u.Redacted()
 		if l.cfg.PollInterval == 0 {
 			l.cfg.PollInterval = DefaultPollInterval
 		}
-		l.client = secureClient(cfg.HTTPClient)
+		l.client = fetch.Client(cfg.HTTPClient, DefaultHTTPTimeout)
 	}
 	l.log = l.log.With("source", l.source)
 	l.status.Source = l.source
 	return l, nil
-}
-
-// checkURL accepts https, and http only to a loopback host.
-func checkURL(u *url.URL) error {
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !isLoopback(u.Hostname()) {
-			return fmt.Errorf("%s: http is only allowed to a loopback host; use https", u.Redacted())
-		}
-	default:
-		return fmt.Errorf("%s: scheme must be https", u.Redacted())
-	}
-	if u.Host == "" {
-		return fmt.Errorf("%s: no host", u.Redacted())
-	}
-	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// secureClient returns a shallow copy of c (or a default client) with a
-// timeout and whose redirects must satisfy checkURL.
-func secureClient(c *http.Client) *http.Client {
-	var cp http.Client
-	if c != nil {
-		cp = *c
-	}
-	if cp.Timeout == 0 {
-		cp.Timeout = DefaultHTTPTimeout
-	}
-	next := cp.CheckRedirect
-	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if err := checkURL(req.URL); err != nil {
-			return fmt.Errorf("redirect refused: %w", err)
-		}
-		if len(via) >= 5 {
-			return errors.New("more than 5 redirects")
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		return nil
-	}
-	return &cp
 }
 
 // Run checks the source now and then at every poll interval (after a failed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wardenhq/warden/internal/fetch"
 	"io"
 	"os"
 	"path/filepath"
@@ -330,7 +331,7 @@ func runPolicyVerify(ctx context.Context, stdio IO, f policyVerifyFlags, path st
 			return usageErrorf("policy verify: --key: %w", err)
 		}
 	case f.jwks != "":
-		if keys, err = loadJWKS(ctx, strictClient(stdio.HTTPClient), f.jwks); err != nil {
+		if keys, err = loadJWKS(ctx, fetch.Client(stdio.HTTPClient, defaultFetchTimeout), f.jwks); err != nil {
 			return usageErrorf("policy verify: --jwks: %w", err)
 		}
 	case !f.insecureUnsigned:

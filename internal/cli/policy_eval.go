@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wardenhq/warden/internal/fetch"
 	"io"
 	"io/fs"
 	"os"
@@ -375,7 +376,7 @@ func evalBundle(ctx context.Context, stdio IO, f policyEvalFlags) (fs.FS, policy
 			return nil, policy.Meta{}, "", usageErrorf("policy eval: --key: %w", err)
 		}
 	case f.jwks != "":
-		if keys, err = loadJWKS(ctx, strictClient(stdio.HTTPClient), f.jwks); err != nil {
+		if keys, err = loadJWKS(ctx, fetch.Client(stdio.HTTPClient, defaultFetchTimeout), f.jwks); err != nil {
 			return nil, policy.Meta{}, "", usageErrorf("policy eval: --jwks: %w", err)
 		}
 	}

@@ -138,7 +138,7 @@ func TestTokenVerifyExitCodes(t *testing.T) {
 		{name: "unknown flag", args: with("--frobnicate", env.token), wantCode: 2, wantErr: `unknown flag`},
 		{name: "two tokens", args: with(env.token, env.token), wantCode: 2, wantErr: `accepts at most 1 arg`},
 		{name: "unreachable JWKS URL", args: []string{"token", "verify", "--jwks", "http://127.0.0.1:1/jwks.json", "--iss", "x", "--aud", "y", env.token}, wantCode: 2, wantErr: `--jwks: fetch http://127.0.0.1:1/jwks.json: `},
-		{name: "http JWKS URL off loopback", args: []string{"token", "verify", "--jwks", "http://example.com/jwks.json", "--iss", "x", "--aud", "y", env.token}, wantCode: 2, wantErr: `plain http is only allowed for loopback`},
+		{name: "http JWKS URL off loopback", args: []string{"token", "verify", "--jwks", "http://example.com/jwks.json", "--iss", "x", "--aud", "y", env.token}, wantCode: 2, wantErr: `plain http is only allowed to a loopback host`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -252,16 +252,16 @@ func TestTokenVerifyOIDC(t *testing.T) {
 		{name: "discovery with other --iss", args: []string{"--issuer", good.URL, "--iss", "https://x", "--aud", "api://warden", tok}, wantCode: 2, wantErr: `differs from --issuer`},
 		{name: "discovery, wrong aud", args: []string{"--issuer", good.URL, "--aud", "other", tok}, wantCode: 1, wantErr: `invalid token: audience`},
 		{name: "issuer mismatch in document", args: []string{"--issuer", mismatch.URL, "--aud", "api://warden", tok}, wantCode: 2, wantErr: `discovery document names issuer .* not .* \(they must be identical\)`},
-		{name: "jwks_uri over plain http", args: []string{"--issuer", insecureJWKS.URL, "--aud", "api://warden", tok}, wantCode: 2, wantErr: `jwks_uri .*plain http is only allowed for loopback`},
+		{name: "jwks_uri over plain http", args: []string{"--issuer", insecureJWKS.URL, "--aud", "api://warden", tok}, wantCode: 2, wantErr: `jwks_uri .*plain http is only allowed to a loopback host`},
 		{name: "no jwks_uri", args: []string{"--issuer", noJWKS.URL, "--aud", "api://warden", tok}, wantCode: 2, wantErr: `no jwks_uri`},
 		{name: "jwks_uri unreachable", args: []string{"--issuer", deadJWKS.URL, "--aud", "api://warden", tok}, wantCode: 2, wantErr: `jwks_uri: fetch http://127.0.0.1:1/jwks.json`},
 		{name: "issuer unreachable", args: []string{"--issuer", "http://127.0.0.1:1", "--aud", "api://warden", tok}, wantCode: 2, wantErr: `--issuer: fetch `},
-		{name: "issuer over plain http", args: []string{"--issuer", "http://login.example.com", "--aud", "api://warden", tok}, wantCode: 2, wantErr: `plain http is only allowed for loopback`},
+		{name: "issuer over plain http", args: []string{"--issuer", "http://login.example.com", "--aud", "api://warden", tok}, wantCode: 2, wantErr: `plain http is only allowed to a loopback host`},
 		{name: "issuer with query", args: []string{"--issuer", good.URL + "?x=1", "--aud", "api://warden", tok}, wantCode: 2, wantErr: `no query`},
 		{name: "jwks URL", args: []string{"--jwks", good.URL + "/jwks.json", "--iss", good.URL, "--aud", "api://warden", tok}, wantCode: 0},
 		{name: "jwks URL 500", args: []string{"--jwks", good.URL + "/fail", "--iss", good.URL, "--aud", "api://warden", tok}, wantCode: 2, wantErr: `HTTP 500`},
 		{name: "jwks URL too big", args: []string{"--jwks", good.URL + "/big", "--iss", good.URL, "--aud", "api://warden", tok}, wantCode: 2, wantErr: `response exceeds`},
-		{name: "jwks URL redirects to http", args: []string{"--jwks", good.URL + "/redirect-http", "--iss", good.URL, "--aud", "api://warden", tok}, wantCode: 2, wantErr: `plain http is only allowed for loopback`},
+		{name: "jwks URL redirects to http", args: []string{"--jwks", good.URL + "/redirect-http", "--iss", good.URL, "--aud", "api://warden", tok}, wantCode: 2, wantErr: `plain http is only allowed to a loopback host`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

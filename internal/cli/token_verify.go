@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wardenhq/warden/internal/fetch"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,6 +25,10 @@ const defaultVerifyLeeway = 30 * time.Second
 
 // maxDiscoveryBytes caps an OIDC discovery document.
 const maxDiscoveryBytes = 64 << 10
+
+// defaultFetchTimeout bounds a JWKS or discovery fetch when the command's
+// HTTP client has no timeout of its own.
+const defaultFetchTimeout = 10 * time.Second
 
 type tokenVerifyFlags struct {
 	jwks, key, issuer string
@@ -181,7 +185,7 @@ func runTokenVerify(ctx context.Context, stdio IO, f tokenVerifyFlags, args []st
 		return err
 	}
 
-	client := strictClient(stdio.HTTPClient)
+	client := fetch.Client(stdio.HTTPClient, defaultFetchTimeout)
 	var keys []*jwk.Key
 	source := f.key + f.jwks
 	switch {
@@ -315,40 +319,6 @@ func reportInvalid(stdio IO, asJSON bool, err error) error {
 	return invalidErrorf("invalid token: %s: %v", reason, err)
 }
 
-// strictClient returns a copy of c whose redirects stay on HTTPS (or
-// loopback), at most five deep.
-func strictClient(c *http.Client) *http.Client {
-	cc := *c
-	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 5 {
-			return errors.New("too many redirects")
-		}
-		return checkFetchURL(req.URL)
-	}
-	return &cc
-}
-
-// checkFetchURL allows https URLs, and http only to loopback addresses.
-func checkFetchURL(u *url.URL) error {
-	switch {
-	case u.Scheme == "https" && u.Host != "":
-		return nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-		return nil
-	case u.Scheme == "http":
-		return fmt.Errorf("%s: plain http is only allowed for loopback addresses; use https", u.Redacted())
-	}
-	return fmt.Errorf("%s: want an https:// URL", u.Redacted())
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // isURL reports whether s is meant as a URL rather than a file name.
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://") || strings.Contains(s, "://")
@@ -358,7 +328,7 @@ func isURL(s string) bool {
 func loadJWKS(ctx context.Context, client *http.Client, src string) ([]*jwk.Key, error) {
 	var data []byte
 	if isURL(src) {
-		b, err := fetch(ctx, client, src, jwk.MaxSetBytes, "application/jwk-set+json, application/json")
+		b, err := fetchBody(ctx, client, src, jwk.MaxSetBytes, "application/jwk-set+json, application/json")
 		if err != nil {
 			return nil, err
 		}
@@ -396,14 +366,14 @@ func discoverJWKSURI(ctx context.Context, client *http.Client, issuer string) (s
 	if err != nil {
 		return "", fmt.Errorf("invalid issuer URL: %w", err)
 	}
-	if err := checkFetchURL(u); err != nil {
+	if err := fetch.CheckURL(u); err != nil {
 		return "", err
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return "", fmt.Errorf("%s: an issuer URL has no query, fragment or user info", u.Redacted())
 	}
 	docURL := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
-	body, err := fetch(ctx, client, docURL, maxDiscoveryBytes, "application/json")
+	body, err := fetchBody(ctx, client, docURL, maxDiscoveryBytes, "application/json")
 	if err != nil {
 		return "", err
 	}
@@ -424,20 +394,20 @@ func discoverJWKSURI(ctx context.Context, client *http.Client, issuer string) (s
 	if err != nil {
 		return "", fmt.Errorf("%s: invalid jwks_uri: %w", docURL, err)
 	}
-	if err := checkFetchURL(ju); err != nil {
+	if err := fetch.CheckURL(ju); err != nil {
 		return "", fmt.Errorf("%s: jwks_uri %w", docURL, err)
 	}
 	return doc.JWKSURI, nil
 }
 
-// fetch GETs rawURL (https, or http on loopback) and returns a body of at
+// fetchBody GETs rawURL (https, or http on loopback) and returns a body of at
 // most limit bytes from a 200 response.
-func fetch(ctx context.Context, client *http.Client, rawURL string, limit int, accept string) ([]byte, error) {
+func fetchBody(ctx context.Context, client *http.Client, rawURL string, limit int, accept string) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("invalid URL: %w", err)
 	}
-	if err := checkFetchURL(u); err != nil {
+	if err := fetch.CheckURL(u); err != nil {
 		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
