@@ -65,7 +65,9 @@ the signer.
 
 DIR is created with mode 0700 if it does not exist. Existing files are never
 overwritten unless --force is given. The key ID defaults to the key's RFC 7638
-thumbprint. RSA keys have --rsa-bits bits (at least 2048); HMAC secrets are
+thumbprint; for an HMAC secret it is 128 random bits instead, since the
+thumbprint of a secret is a hash of it and the kid travels in every token
+header. RSA keys have --rsa-bits bits (at least 2048); HMAC secrets are
 32, 48 or 64 random bytes for HS256, HS384 and HS512.
 
 Algorithms: ` + strings.Join(jwk.Algorithms(), ", ") + `.`,
@@ -84,7 +86,7 @@ Algorithms: ` + strings.Join(jwk.Algorithms(), ", ") + `.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.alg, "alg", jwk.DefaultAlg, "signing algorithm: "+strings.Join(jwk.Algorithms(), "|"))
-	fl.StringVar(&f.kid, "kid", "", `key ID ("kid"); default: the RFC 7638 thumbprint`)
+	fl.StringVar(&f.kid, "kid", "", `key ID ("kid"); default: the RFC 7638 thumbprint (random for HMAC secrets)`)
 	fl.StringVar(&f.out, "out", "", "directory to write private.jwk and jwks.json into (required)")
 	fl.BoolVar(&f.force, "force", false, "overwrite existing key files in --out")
 	fl.IntVar(&f.rsaBits, "rsa-bits", jwk.DefaultRSABits, fmt.Sprintf("RSA modulus size for RS*/PS* (%d to %d)", jwk.MinRSABits, jwk.MaxRSABits))

@@ -88,7 +88,7 @@ credential for whoever copies it.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.key, "key", "", "private key file: JWK, JWK Set or PEM (required)")
 	fl.StringVar(&f.alg, "alg", "", `signing algorithm, for a key without "alg" (default: by key type)`)
-	fl.StringVar(&f.kid, "kid", "", `"kid" header; selects the key in a JWK Set (default: the key's kid, else its thumbprint)`)
+	fl.StringVar(&f.kid, "kid", "", `"kid" header; selects the key in a JWK Set (default: the key's kid, else its thumbprint; none for an HMAC secret)`)
 	fl.StringVar(&f.iss, "iss", "", `issuer, the "iss" claim (required)`)
 	fl.StringVar(&f.sub, "sub", "", `subject, the "sub" claim (required)`)
 	fl.StringArrayVar(&f.aud, "aud", nil, `audience, the "aud" claim (required, repeatable)`)
