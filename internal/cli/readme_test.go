@@ -53,7 +53,7 @@ func TestReadmeQuickStart(t *testing.T) {
 
 func quickStartBlock(t *testing.T, readme string) string {
 	t.Helper()
-	_, after, ok := strings.Cut(readme, "## Quick start")
+	_, after, ok := strings.Cut(readme, "## Quick start: the token and policy tools")
 	if !ok {
 		t.Fatal("README has no Quick start section")
 	}

@@ -174,6 +174,7 @@ separate jobs.`,
 	root.SetVersionTemplate("warden {{.Version}}\n")
 	root.AddCommand(
 		newVersionCmd(stdio),
+		newServeCmd(stdio),
 		newKeysCmd(stdio),
 		newTokenCmd(stdio),
 		newPolicyCmd(stdio),

@@ -1,8 +1,19 @@
-// Package gateway holds the request-shaping parts of Warden's data plane: it
-// turns an HTTP request into the question the policy engine answers, and turns
-// errors into safe JSON answers. The HTTP server, listeners and reverse proxy
-// are built on top of it.
+// Package gateway is Warden's data plane: the HTTP handler that judges every
+// model call and internal-tool call, and the request-shaping parts it is
+// built from. Listeners and the admin endpoints live in internal/cli.
 //
+//   - Gateway (New, Gateway.ServeHTTP) assembles a Verifier, a policy Engine,
+//     an optional Guard and the audit Log. Per request: a fresh request id,
+//     the bearer token verified (401 with an RFC 6750 challenge), the route
+//     matched (404, never proxied), the resource found (the model in the body,
+//     or the route's ResourceSpec), the decision (403 with its id and reason),
+//     the request guards, the audit record appended before anything is
+//     proxied (503 audit_unavailable when the log refuses it, unless
+//     AuditFailOpen), then httputil.ReverseProxy with the caller's
+//     credentials stripped, the upstream's injected, and the response guards
+//     (JSON buffered and redacted, SSE redacted event by event). /authz
+//     (AuthzPath) answers forward-auth subrequests with identity headers.
+//     Gateway.Stats feeds /metrics.
 //   - Router (NewRouter, Router.Match) maps a method and an escaped path to a
 //     configured RouteSpec, the Cedar action and the path parameters, and
 //     resolves the route's resource (Match.Resource) from path parameters,

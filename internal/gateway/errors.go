@@ -17,6 +17,8 @@ const (
 	CodeInternal        = "internal"          // 500: anything unexpected
 	CodeBadGateway      = "bad_gateway"       // 502: the upstream failed or answered malformed data
 	CodeGatewayTimeout  = "gateway_timeout"   // 504: the upstream did not answer in time
+	CodeBlocked         = "blocked"           // 403: a guard blocked the request or the response
+	CodeUnavailable     = "audit_unavailable" // 503: the audit log could not take the record (fail closed)
 	internalMessage     = "internal error"
 	maxPublicMessageLen = 512
 )
@@ -29,6 +31,9 @@ type Error struct {
 	Code    string // stable, machine-readable (the Code* constants)
 	Message string // public, human-readable; must not contain secrets or request data
 	Err     error  // private cause, may be nil
+	// DecisionID, when set, is rendered as "decision_id" so that a caller
+	// can quote the policy decision that denied it.
+	DecisionID string
 }
 
 // Error describes the error for logs: code, message and cause.
@@ -46,19 +51,19 @@ func (e *Error) Unwrap() error { return e.Err }
 // public returns the status, code and message a client may see for err.
 // Errors other than *Error and *RequestError become 500 "internal" with a
 // generic message.
-func public(err error) (status int, code, msg string) {
+func public(err error) (status int, code, msg, decisionID string) {
 	var ge *Error
 	var re *RequestError
 	switch {
 	case errors.As(err, &ge):
-		status, code, msg = ge.Status, ge.Code, ge.Message
+		status, code, msg, decisionID = ge.Status, ge.Code, ge.Message, ge.DecisionID
 	case errors.As(err, &re):
 		status, code, msg = re.Status, re.Code, re.Message
 	default:
-		return http.StatusInternalServerError, CodeInternal, internalMessage
+		return http.StatusInternalServerError, CodeInternal, internalMessage, ""
 	}
 	if status < 400 || status > 599 || code == "" {
-		return http.StatusInternalServerError, CodeInternal, internalMessage
+		return http.StatusInternalServerError, CodeInternal, internalMessage, ""
 	}
 	if msg == "" {
 		msg = http.StatusText(status)
@@ -66,7 +71,7 @@ func public(err error) (status int, code, msg string) {
 	if len(msg) > maxPublicMessageLen {
 		msg = msg[:maxPublicMessageLen]
 	}
-	return status, code, msg
+	return status, code, msg, decisionID
 }
 
 type errorBody struct {
@@ -74,15 +79,17 @@ type errorBody struct {
 }
 
 type errorMember struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	RequestID string `json:"request_id,omitempty"`
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	RequestID  string `json:"request_id,omitempty"`
+	DecisionID string `json:"decision_id,omitempty"`
 }
 
 // WriteError renders err as a JSON error response:
 //
 //	{"error":{"code":"…","message":"…","request_id":"…"}}
 //
+// (plus "decision_id" when the *Error carries one)
 // with Content-Type application/json, X-Content-Type-Options nosniff and
 // Cache-Control no-store. An *Error or *RequestError (found with errors.As)
 // gives the status, code and public message; any other error becomes 500
@@ -90,8 +97,8 @@ type errorMember struct {
 // A HEAD request gets the headers only. Headers already set on w (such as
 // WWW-Authenticate) are kept.
 func WriteError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
-	status, code, msg := public(err)
-	body, merr := json.Marshal(errorBody{Error: errorMember{Code: code, Message: msg, RequestID: requestID}})
+	status, code, msg, decisionID := public(err)
+	body, merr := json.Marshal(errorBody{Error: errorMember{Code: code, Message: msg, RequestID: requestID, DecisionID: decisionID}})
 	if merr != nil { // cannot happen for strings; fail safe anyway
 		status = http.StatusInternalServerError
 		body = []byte(`{"error":{"code":"internal","message":"internal error"}}`)

@@ -1,0 +1,361 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardenhq/warden/examples"
+	"github.com/wardenhq/warden/internal/bundle"
+	"github.com/wardenhq/warden/internal/echo"
+	"github.com/wardenhq/warden/internal/jwk"
+	"github.com/wardenhq/warden/internal/policy"
+	"github.com/wardenhq/warden/internal/token"
+)
+
+// Demo constants: the issuer and audience of the demo tokens and the files
+// written to the data directory.
+const (
+	demoIssuer      = "https://warden.demo/"
+	demoAudience    = "warden"
+	demoTokenTTL    = time.Hour
+	demoNode        = "demo"
+	demoConfigFile  = "warden.yaml"
+	demoBundleFile  = "bundle.tar.gz"
+	demoTokenJWKS   = "token-keys.jwks.json"
+	demoBundleJWKS  = "bundle-keys.jwks.json"
+	demoStoreFile   = "warden.db"
+	demoEchoTimeout = 30 * time.Second
+)
+
+// demoPersona is one reference user of examples/policy the demo mints a
+// token for.
+type demoPersona struct {
+	Env    string // shell variable name for the token
+	Sub    string
+	Roles  []string
+	Team   string
+	Scopes []string
+	Note   string
+}
+
+// demoPersonas returns the reference roles of the example bundle, each with
+// the claims that make its decisions visible.
+func demoPersonas() []demoPersona {
+	return []demoPersona{
+		{"EVE", "eve", []string{"evaluator"}, "research", []string{"models:premium"},
+			"evaluator, team research: premium models and traces; no pii:read, so PII is redacted"},
+		{"OSCAR", "oscar", []string{"operator"}, "platform", nil,
+			"operator, team platform: rebuilds indexes; standard models only (no models:premium)"},
+		{"SAM", "sam", []string{"support-lead"}, "support", nil,
+			"support lead, team support: sees only gpt-4o-mini; reads no traces"},
+		{"ERIN", "erin", []string{"engineer"}, "platform", []string{"models:premium"},
+			"engineer, team platform: platform models, premium included"},
+		{"PRIYA", "priya", []string{"evaluator"}, "research", []string{"pii:read"},
+			"evaluator with pii:read: sees personal data in traces unredacted (secrets stay redacted)"},
+		{"ADA", "ada", []string{"admin"}, "platform", []string{"models:premium"},
+			"admin, team platform: platform models, premium included; indexes"},
+	}
+}
+
+// demoEnv is what --demo sets up before the server starts.
+type demoEnv struct {
+	dataDir    string
+	configPath string
+	storeURL   string
+	revision   string
+	echoURL    string
+	echo       *http.Server
+	tokens     []demoToken
+	logger     *slog.Logger
+}
+
+type demoToken struct {
+	persona demoPersona
+	token   string
+}
+
+// setupDemo prepares the data directory: ephemeral token and bundle signing
+// keys (only their public halves are written), the example bundle built and
+// signed, the echo upstream started on a loopback port, and a configuration
+// file that ties them together and that the server then loads like any other.
+func setupDemo(ctx context.Context, stdio IO, dataDir string, logger *slog.Logger) (_ *demoEnv, err error) {
+	d := &demoEnv{logger: logger}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if dataDir == "" {
+		if dataDir, err = os.MkdirTemp("", "warden-demo-"); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+	} else if err = os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if d.dataDir, err = filepath.Abs(dataDir); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+
+	tokenKey, err := jwk.Generate("EdDSA", "")
+	if err != nil {
+		return nil, fmt.Errorf("generate token key: %w", err)
+	}
+	bundleKey, err := jwk.Generate("EdDSA", "")
+	if err != nil {
+		return nil, fmt.Errorf("generate bundle key: %w", err)
+	}
+	for _, kf := range []struct {
+		key  *jwk.Key
+		file string
+	}{{tokenKey, demoTokenJWKS}, {bundleKey, demoBundleJWKS}} {
+		if err := writePublicJWKS(filepath.Join(d.dataDir, kf.file), kf.key); err != nil {
+			return nil, err
+		}
+	}
+
+	files, err := embeddedPolicy()
+	if err != nil {
+		return nil, err
+	}
+	now := stdio.Now()
+	d.revision = "demo-" + now.UTC().Format("20060102T150405Z")
+	archive, _, err := bundle.Build(files, bundle.BuildOptions{Revision: d.revision, Created: now, Key: bundleKey})
+	if err != nil {
+		return nil, fmt.Errorf("build the example bundle: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(d.dataDir, demoBundleFile), archive, 0o600); err != nil {
+		return nil, fmt.Errorf("write bundle: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("echo upstream listener: %w", err)
+	}
+	d.echoURL = "http://" + ln.Addr().String()
+	echoSrv := &http.Server{
+		Handler:           echo.Handler(echo.Config{Clock: stdio.Now}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	d.echo = echoSrv
+	go func() {
+		if err := echoSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("echo upstream stopped", "err", err)
+		}
+	}()
+
+	d.storeURL = "sqlite://" + filepath.ToSlash(filepath.Join(d.dataDir, demoStoreFile))
+	d.configPath = filepath.Join(d.dataDir, demoConfigFile)
+	if err := os.WriteFile(d.configPath, []byte(d.configYAML()), 0o600); err != nil {
+		return nil, fmt.Errorf("write configuration: %w", err)
+	}
+
+	signer, err := token.NewSigner(token.SignerConfig{Key: tokenKey, Clock: stdio.Now})
+	if err != nil {
+		return nil, fmt.Errorf("token signer: %w", err)
+	}
+	for _, p := range demoPersonas() {
+		tok, err := signer.Mint(ctx, token.Claims{
+			Issuer: demoIssuer, Subject: p.Sub, Audience: []string{demoAudience}, TTL: demoTokenTTL,
+			Roles: p.Roles, Scopes: p.Scopes, Team: p.Team, Tenant: "acme",
+		})
+		if err != nil {
+			return nil, fmt.Errorf("mint token for %s: %w", p.Sub, err)
+		}
+		d.tokens = append(d.tokens, demoToken{persona: p, token: tok})
+	}
+	return d, nil
+}
+
+// embeddedPolicy returns the files of examples/policy, as bundle.Build takes
+// them.
+func embeddedPolicy() (map[string][]byte, error) {
+	sub, err := fs.Sub(examples.Policy, "policy")
+	if err != nil {
+		return nil, fmt.Errorf("embedded policy: %w", err)
+	}
+	files := map[string][]byte{}
+	err = fs.WalkDir(sub, ".", func(path string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(sub, path)
+		files[path] = b
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded policy: %w", err)
+	}
+	return files, nil
+}
+
+func writePublicJWKS(path string, k *jwk.Key) error {
+	pub, err := k.Public()
+	if err != nil {
+		return fmt.Errorf("public key: %w", err)
+	}
+	b, err := (&jwk.Set{Keys: []*jwk.Key{pub}}).MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("marshal %s: %w", filepath.Base(path), err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// configYAML is the demo's configuration: the same file a production
+// deployment would write, pointing at the data directory's keys and bundle
+// and at the echo upstream.
+func (d *demoEnv) configYAML() string {
+	return fmt.Sprintf(`# Generated by "warden serve --demo": a configuration like any other
+# (see docs/configuration.md). The keys it trusts were generated for this run
+# only; their private halves were never written to disk.
+issuers:
+  - issuer: %s
+    audiences: [%s]
+    algorithms: [EdDSA]
+    keys_file: %s
+    required_claims: [jti]
+
+policy:
+  bundle: %s
+  keys: [%s]
+
+store: %s
+
+audit:
+  node: %s
+
+upstreams:
+  - name: echo
+    url: %s
+    timeout: %s
+
+models:
+  upstream: echo
+
+routes:
+  - name: trace-read
+    kind: tool
+    methods: [GET]
+    path: /api/traces/{id}
+    action: trace:read
+    resource:
+      type: Trace
+      id: "{id}"
+      attributes:
+        tenant: header:X-Tenant
+    upstream: echo
+  - name: index-rebuild
+    kind: tool
+    methods: [POST]
+    path: /api/indexes/{id}/rebuild
+    action: index:rebuild
+    resource:
+      type: Index
+      id: "{id}"
+      attributes:
+        tenant: header:X-Tenant
+    upstream: echo
+`, demoIssuer, demoAudience, demoTokenJWKS, demoBundleFile, demoBundleJWKS,
+		strconv.Quote(d.storeURL), demoNode, d.echoURL, demoEchoTimeout)
+}
+
+// waitLoaded waits until the engine has a bundle, at most timeout.
+func (d *demoEnv) waitLoaded(ctx context.Context, e *policy.Engine, timeout time.Duration) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for !e.Status().Loaded {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			d.logger.Warn("the demo bundle is not loaded yet; see /readyz")
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// printBanner prints where everything is, the tokens and commands to try.
+func (d *demoEnv) printBanner(_ context.Context, w io.Writer, dataAddr, adminAddr string) error {
+	base := "http://" + dataAddr
+	var b strings.Builder
+	fmt.Fprintf(&b, `Warden demo is running.
+
+  data plane   %s
+  admin        http://%s  (/healthz /readyz /metrics)
+  echo model   %s  (the upstream: it echoes your prompt and adds an email, a phone number and a fake API key)
+  data dir     %s
+               %s (configuration), %s (signed bundle, revision %s), %s (audit log)
+
+Tokens for the reference roles of examples/policy (issuer %s, audience %s, valid %s, tenant acme):
+
+`, base, adminAddr, d.echoURL, d.dataDir, demoConfigFile, demoBundleFile, d.revision, demoStoreFile,
+		demoIssuer, demoAudience, demoTokenTTL)
+	for _, t := range d.tokens {
+		fmt.Fprintf(&b, "  # %s: %s\n  export %s=%s\n\n", t.persona.Sub, t.persona.Note, t.persona.Env, t.token)
+	}
+	chat := func(tok, model, extra string) string {
+		return fmt.Sprintf(`curl -s %s/v1/chat/completions -H "Authorization: Bearer $%s" -H 'Content-Type: application/json' -d '{"model":"%s",%s"messages":[{"role":"user","content":"Hello, Warden"}]}'`,
+			base, tok, model, extra)
+	}
+	fmt.Fprintf(&b, `Try:
+
+  # allowed, and redacted: eve may use gpt-4o, but the email, phone number and key in the reply are masked
+  %s
+
+  # streamed: redaction holds even where the email is split across SSE chunks
+  %s
+
+  # denied (403): gpt-4o is premium and oscar lacks models:premium
+  %s
+
+  # /v1/models is filtered per caller: sam sees only gpt-4o-mini, eve the research models
+  curl -s %s/v1/models -H "Authorization: Bearer $SAM"
+  curl -s %s/v1/models -H "Authorization: Bearer $EVE"
+
+  # tools: eve reads a trace of her tenant, PII redacted; priya (pii:read) sees it; oscar may not read traces (403)
+  curl -s %s/api/traces/t-1 -H 'X-Tenant: acme' -H "Authorization: Bearer $EVE"
+  curl -s %s/api/traces/t-1 -H 'X-Tenant: acme' -H "Authorization: Bearer $PRIYA"
+  curl -s %s/api/traces/t-1 -H 'X-Tenant: acme' -H "Authorization: Bearer $OSCAR"
+  curl -s -X POST %s/api/indexes/docs/rebuild -H 'X-Tenant: acme' -H "Authorization: Bearer $OSCAR"
+
+  # every decision is in the hash-chained audit log
+  warden audit query --store %s
+  warden audit verify --store %s
+
+Stop with Ctrl-C: requests in flight are drained and the audit log is flushed.
+`,
+		chat("EVE", "gpt-4o", ""),
+		strings.Replace(chat("EVE", "claude-sonnet", `"stream":true,`), "curl -s", "curl -sN", 1),
+		chat("OSCAR", "gpt-4o", ""),
+		base, base, base, base, base, base, d.storeURL, d.storeURL)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// close stops the echo upstream. The data directory is kept: it holds the
+// audit log.
+func (d *demoEnv) close() {
+	if d.echo != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = d.echo.Shutdown(ctx)
+		d.echo = nil
+	}
+}
