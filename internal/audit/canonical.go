@@ -12,11 +12,24 @@ import (
 	"unicode/utf8"
 )
 
-// RecordVersion is the version of the canonical encoding written by this
-// package (the "v" member). A later version adds members or changes rules
-// under a new number; records already stored keep their version and their
-// bytes, and decoding accepts every version ever written.
-const RecordVersion = 1
+// RecordVersion is the latest version of the canonical encoding (the "v"
+// member). A later version adds members or changes rules under a new number;
+// records already stored keep their version and their bytes, and decoding
+// accepts every version ever written.
+//
+// Version 2 adds the "phase" member. The version of a record follows from
+// its content, so that every record still has exactly one encoding: a
+// record without a Phase is written as version 1, byte for byte as before
+// version 2 existed, and one with a Phase as version 2.
+const RecordVersion = 2
+
+// version is the encoding version of r.
+func (r *Record) version() int64 {
+	if r.Phase == "" {
+		return 1
+	}
+	return 2
+}
 
 // The canonical encoding, version 1, is a JSON object in UTF-8 with:
 //
@@ -33,7 +46,8 @@ const RecordVersion = 1
 //     ("2026-11-24T10:00:00.000000000Z"); the latency as "latency_ns", an
 //     integer of nanoseconds;
 //   - guards as objects {"action","hits","name","phase"}, hits as an object
-//     from detector name to count (names sorted like member names).
+//     from detector name to count (names sorted like member names);
+//   - version 2 only: "phase" ("decision" or "result"), always present.
 //
 // The same record always encodes to the same bytes, and DecodeRecord accepts
 // exactly the bytes AppendCanonical produces (anything else is an error), so
@@ -74,6 +88,7 @@ func (r *Record) AppendCanonical(b []byte) []byte {
 	e.key("node")
 	e.b = appendString(e.b, r.Node)
 	e.str("path", r.Path)
+	e.str("phase", r.Phase)
 	e.strs("policies", r.Policies)
 	e.strs("reasons", r.Reasons)
 	e.str("request_id", r.RequestID)
@@ -89,7 +104,7 @@ func (r *Record) AppendCanonical(b []byte) []byte {
 	e.b = append(e.b, '"')
 	e.int("upstream_status", int64(r.UpstreamStatus))
 	e.key("v")
-	e.b = strconv.AppendInt(e.b, RecordVersion, 10)
+	e.b = strconv.AppendInt(e.b, r.version(), 10)
 	return append(e.b, '}')
 }
 
@@ -212,7 +227,7 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// wireRecord is the decoding target: the members of version 1.
+// wireRecord is the decoding target: the members of versions 1 and 2.
 type wireRecord struct {
 	Action         string      `json:"action"`
 	Actors         []string    `json:"actors"`
@@ -231,6 +246,7 @@ type wireRecord struct {
 	Method         string      `json:"method"`
 	Node           string      `json:"node"`
 	Path           string      `json:"path"`
+	Phase          string      `json:"phase"`
 	Policies       []string    `json:"policies"`
 	Reasons        []string    `json:"reasons"`
 	RequestID      string      `json:"request_id"`
@@ -280,7 +296,7 @@ func DecodeRecord(b []byte) (Record, error) {
 	if dec.More() || dec.InputOffset() != int64(len(b)) {
 		return Record{}, fmt.Errorf("audit: decode record: %w: data after the object", ErrNotCanonical)
 	}
-	if w.V != RecordVersion {
+	if w.V < 1 || w.V > RecordVersion {
 		return Record{}, fmt.Errorf("%w: %d", ErrUnsupportedVersion, w.V)
 	}
 	t, err := time.Parse(time.RFC3339Nano, w.Time)
@@ -288,7 +304,7 @@ func DecodeRecord(b []byte) (Record, error) {
 		return Record{}, fmt.Errorf("audit: decode record: time: %w", err)
 	}
 	r := Record{
-		Time: t.UTC(), RequestID: w.RequestID, DecisionID: w.DecisionID, Node: w.Node, Seq: w.Seq,
+		Time: t.UTC(), RequestID: w.RequestID, DecisionID: w.DecisionID, Phase: w.Phase, Node: w.Node, Seq: w.Seq,
 		Issuer: w.Issuer, Subject: w.Subject, Actors: w.Actors, ClientID: w.ClientID, JTI: w.JTI, ClientIP: w.ClientIP,
 		Method: w.Method, Path: w.Path, Route: w.Route, Action: w.Action, ResourceType: w.ResourceType, ResourceID: w.ResourceID,
 		Decision: w.Decision, Policies: w.Policies, Reasons: w.Reasons, Errors: w.Errors, ErrorCode: w.ErrorCode,

@@ -42,6 +42,38 @@ func TestCanonicalGolden(t *testing.T) {
 	}
 }
 
+// goldenRecord2 is a result record (version 2: with a phase) as node n1,
+// seq 2. It must never change either.
+const goldenRecord2 = `{"action":"model:invoke","decision":"allow","decision_id":"dec-0001","guards":[{"action":"redact","hits":{"email":1},"name":"pii","phase":"response"}],"latency_ns":42000000,"node":"n1","phase":"result","request_id":"req-0001","seq":2,"subject":"bob","time":"2026-11-24T10:00:01.000000000Z","upstream_status":502,"v":2}`
+
+// TestCanonicalVersions: a record without a phase still encodes as version
+// 1, byte for byte (goldenRecord1 above), one with a phase as version 2, and
+// both decode to what was encoded.
+func TestCanonicalVersions(t *testing.T) {
+	r := Record{Node: "n1", Seq: 2, Time: t0.Add(time.Second), RequestID: "req-0001", DecisionID: "dec-0001", Phase: PhaseResult,
+		Subject: "bob", Action: "model:invoke", Decision: Allow, UpstreamStatus: 502, Latency: 42 * time.Millisecond,
+		Guards: []Guard{{Name: "pii", Phase: "response", Action: "redact", Hits: map[string]int{"email": 1}}}}
+	if got := string(r.AppendCanonical(nil)); got != goldenRecord2 {
+		t.Fatalf("version 2 encoding:\n got %s\nwant %s", got, goldenRecord2)
+	}
+	for _, golden := range []string{goldenRecord1, goldenRecord2} {
+		dec, err := DecodeRecord([]byte(golden))
+		if err != nil {
+			t.Fatalf("decode %s: %v", golden, err)
+		}
+		if got := string(dec.AppendCanonical(nil)); got != golden {
+			t.Errorf("round trip:\n got %s\nwant %s", got, golden)
+		}
+	}
+	if dec, _ := DecodeRecord([]byte(goldenRecord2)); dec.Phase != PhaseResult || dec.UpstreamStatus != 502 {
+		t.Errorf("decoded %+v", dec)
+	}
+	r.Phase = "later"
+	if err := r.validate(); !errors.Is(err, ErrInvalidRecord) {
+		t.Errorf("unknown phase: %v, want ErrInvalidRecord", err)
+	}
+}
+
 func TestCanonicalMinimal(t *testing.T) {
 	r := Record{Node: "n", Seq: 7, Decision: Deny, Time: time.Unix(0, 1).UTC()}
 	want := `{"decision":"deny","node":"n","seq":7,"time":"1970-01-01T00:00:00.000000001Z","v":1}`
@@ -92,41 +124,46 @@ func TestDecodeRejectsNonCanonical(t *testing.T) {
 		t.Fatalf("canonical minimal record: %v", err)
 	}
 	cases := map[string]string{
-		"white space":        strings.Replace(min, `,"node"`, `, "node"`, 1),
-		"member order":       `{"node":"n","decision":"deny","seq":7,"time":"1970-01-01T00:00:00.000000001Z","v":1}`,
-		"duplicate member":   strings.Replace(min, `"node":"n"`, `"node":"m","node":"n"`, 1),
-		"case-folded member": strings.Replace(min, `"node"`, `"Node"`, 1),
-		"unknown member":     strings.Replace(min, `"v":1`, `"v":1,"x":1`, 1),
-		"empty member":       strings.Replace(min, `"node"`, `"jti":"","node"`, 1),
-		"empty list":         strings.Replace(min, `"node"`, `"errors":[],"node"`, 1),
-		"null list":          strings.Replace(min, `"node"`, `"errors":null,"node"`, 1),
-		"other escape":       strings.Replace(min, `"node":"n"`, `"node":"\u006e"`, 1),
-		"short time":         strings.Replace(min, `00:00:00.000000001Z`, `00:00:00.000000001+00:00`, 1),
-		"number form":        strings.Replace(min, `"seq":7`, `"seq":7.0`, 1),
-		"leading zero":       strings.Replace(min, `"seq":7`, `"seq":07`, 1),
-		"version 2":          strings.Replace(min, `"v":1`, `"v":2`, 1),
-		"no version":         strings.Replace(min, `,"v":1`, ``, 1),
-		"trailing data":      min + " ",
-		"two objects":        min + min,
-		"bad decision":       strings.Replace(min, `"deny"`, `"maybe"`, 1),
-		"seq 0":              strings.Replace(min, `"seq":7`, `"seq":0`, 1),
-		"no node":            strings.Replace(min, `"node":"n",`, ``, 1),
-		"negative latency":   strings.Replace(min, `"node"`, `"latency_ns":-1,"node"`, 1),
-		"not an object":      `[1]`,
-		"empty":              ``,
-		"unsorted hits":      strings.Replace(min, `"node"`, `"guards":[{"hits":{"b":1,"a":1}}],"node"`, 1),
-		"upper-case \\u":     strings.Replace(min, `"node":"n"`, `"node":"n\u001F"`, 1),
-		"escaped slash":      strings.Replace(min, `"node":"n"`, `"node":"n\/"`, 1),
-		"invalid utf-8":      strings.Replace(min, `"node":"n"`, "\"node\":\"n\xff\"", 1),
-		"time before 1970":   strings.Replace(min, `1970-01-01T00:00:00.000000001Z`, `1969-12-31T23:59:59.000000000Z`, 1),
+		"white space":          strings.Replace(min, `,"node"`, `, "node"`, 1),
+		"member order":         `{"node":"n","decision":"deny","seq":7,"time":"1970-01-01T00:00:00.000000001Z","v":1}`,
+		"duplicate member":     strings.Replace(min, `"node":"n"`, `"node":"m","node":"n"`, 1),
+		"case-folded member":   strings.Replace(min, `"node"`, `"Node"`, 1),
+		"unknown member":       strings.Replace(min, `"v":1`, `"v":1,"x":1`, 1),
+		"empty member":         strings.Replace(min, `"node"`, `"jti":"","node"`, 1),
+		"empty list":           strings.Replace(min, `"node"`, `"errors":[],"node"`, 1),
+		"null list":            strings.Replace(min, `"node"`, `"errors":null,"node"`, 1),
+		"other escape":         strings.Replace(min, `"node":"n"`, `"node":"\u006e"`, 1),
+		"short time":           strings.Replace(min, `00:00:00.000000001Z`, `00:00:00.000000001+00:00`, 1),
+		"number form":          strings.Replace(min, `"seq":7`, `"seq":7.0`, 1),
+		"leading zero":         strings.Replace(min, `"seq":7`, `"seq":07`, 1),
+		"version 2, no phase":  strings.Replace(min, `"v":1`, `"v":2`, 1),
+		"version 1 with phase": strings.Replace(min, `"seq"`, `"phase":"result","seq"`, 1),
+		"version 3":            strings.Replace(min, `"v":1`, `"v":3`, 1),
+		"version 0":            strings.Replace(min, `"v":1`, `"v":0`, 1),
+		"unknown phase":        strings.Replace(strings.Replace(min, `"seq"`, `"phase":"later","seq"`, 1), `"v":1`, `"v":2`, 1),
+		"empty phase":          strings.Replace(strings.Replace(min, `"seq"`, `"phase":"","seq"`, 1), `"v":1`, `"v":2`, 1),
+		"no version":           strings.Replace(min, `,"v":1`, ``, 1),
+		"trailing data":        min + " ",
+		"two objects":          min + min,
+		"bad decision":         strings.Replace(min, `"deny"`, `"maybe"`, 1),
+		"seq 0":                strings.Replace(min, `"seq":7`, `"seq":0`, 1),
+		"no node":              strings.Replace(min, `"node":"n",`, ``, 1),
+		"negative latency":     strings.Replace(min, `"node"`, `"latency_ns":-1,"node"`, 1),
+		"not an object":        `[1]`,
+		"empty":                ``,
+		"unsorted hits":        strings.Replace(min, `"node"`, `"guards":[{"hits":{"b":1,"a":1}}],"node"`, 1),
+		"upper-case \\u":       strings.Replace(min, `"node":"n"`, `"node":"n\u001F"`, 1),
+		"escaped slash":        strings.Replace(min, `"node":"n"`, `"node":"n\/"`, 1),
+		"invalid utf-8":        strings.Replace(min, `"node":"n"`, "\"node\":\"n\xff\"", 1),
+		"time before 1970":     strings.Replace(min, `1970-01-01T00:00:00.000000001Z`, `1969-12-31T23:59:59.000000000Z`, 1),
 	}
 	for name, in := range cases {
 		if _, err := DecodeRecord([]byte(in)); err == nil {
 			t.Errorf("%s: accepted %s", name, in)
 		}
 	}
-	if _, err := DecodeRecord([]byte(strings.Replace(min, `"v":1`, `"v":2`, 1))); !errors.Is(err, ErrUnsupportedVersion) {
-		t.Errorf("version 2: %v, want ErrUnsupportedVersion", err)
+	if _, err := DecodeRecord([]byte(strings.Replace(min, `"v":1`, `"v":3`, 1))); !errors.Is(err, ErrUnsupportedVersion) {
+		t.Errorf("version 3: %v, want ErrUnsupportedVersion", err)
 	}
 }
 
@@ -139,6 +176,7 @@ func FuzzRecordDecode(f *testing.F) {
 		f.Add(r.AppendCanonical(nil))
 	}
 	f.Add([]byte(`{"decision":"deny","node":"n","seq":7,"time":"1970-01-01T00:00:00.000000001Z","v":1}`))
+	f.Add([]byte(goldenRecord2))
 	f.Add([]byte(`{"subject":"a\u0000\"","decision":"allow","node":"n","seq":1,"time":"2000-01-01T00:00:00.000000000Z","v":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := DecodeRecord(b)

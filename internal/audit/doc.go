@@ -1,6 +1,7 @@
 // Package audit is Warden's tamper-evident audit trail: one Record per
-// decision of the gateway, allowed or denied, appended to a per-node hash
-// chain in the store.
+// decision of the gateway, allowed or denied, plus one result Record per
+// proxied request (see PhaseDecision and PhaseResult), appended to a
+// per-node hash chain in the store.
 //
 // Each record is encoded canonically (deterministic JSON with sorted
 // members and a version, see AppendCanonical) and chained:

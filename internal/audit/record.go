@@ -12,6 +12,17 @@ const (
 	Deny  = "deny"
 )
 
+// Phase values. A request the gateway refuses has one record, its decision.
+// A request it proxies has two with the same RequestID: the decision,
+// appended before the upstream is called (a log that refuses it denies the
+// request), and the result, appended once the response has ended (or
+// failed): the upstream status, the total latency and the response guards.
+// Records without a phase (version 1) are decisions.
+const (
+	PhaseDecision = "decision"
+	PhaseResult   = "result"
+)
+
 // Record is one decision of the gateway, allowed or denied. Node and Seq are
 // set by the Log that stores it; every other field is the caller's. Strings
 // are stored as given except that invalid UTF-8 is replaced by U+FFFD.
@@ -22,6 +33,9 @@ type Record struct {
 	DecisionID string
 	Node       string // set by Log
 	Seq        uint64 // set by Log: position in Node's chain, from 1
+	// Phase is PhaseDecision, PhaseResult or "" (a decision, as every
+	// record of version 1). A record with a phase is encoded as version 2.
+	Phase string
 
 	// Who.
 	Issuer   string
@@ -48,7 +62,11 @@ type Record struct {
 	BundleRevision string
 	BundleDigest   string
 
-	// What happened next.
+	// What happened next. A decision record holds the request-phase guards
+	// and the latency up to the decision; a result record the
+	// response-phase guards, the upstream status (or the gateway's own
+	// status when the upstream failed: 502, 504, 403 for a guard block) and
+	// the total latency.
 	Guards         []Guard
 	UpstreamStatus int // 0 when the request was not proxied
 	Latency        time.Duration
@@ -95,6 +113,8 @@ func (r *Record) validate() error {
 		return fmt.Errorf("%w: decision %q (want %q or %q)", ErrInvalidRecord, r.Decision, Allow, Deny)
 	case r.Time.Unix() < 0 || r.Time.Unix() >= maxUnix:
 		return fmt.Errorf("%w: time %s out of range", ErrInvalidRecord, r.Time)
+	case r.Phase != "" && r.Phase != PhaseDecision && r.Phase != PhaseResult:
+		return fmt.Errorf("%w: phase %q (want %q, %q or none)", ErrInvalidRecord, r.Phase, PhaseDecision, PhaseResult)
 	case r.Latency < 0:
 		return fmt.Errorf("%w: negative latency", ErrInvalidRecord)
 	case r.UpstreamStatus < 0 || r.UpstreamStatus > 999:

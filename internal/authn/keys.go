@@ -234,6 +234,9 @@ type keyStore struct {
 	failures    int        // consecutive failed fetches
 	inflight    *fetchCall // the fetch running now, if any
 	gen         uint64
+
+	// refreshFailures counts failed fetches since start, for Stats.
+	refreshFailures atomic.Uint64
 }
 
 // fetchCall is one fetch that concurrent callers wait for together.
@@ -332,6 +335,7 @@ func (s *keyStore) run(ctx context.Context, c *fetchCall) {
 	s.inflight = nil
 	if c.err != nil {
 		s.failures++
+		s.refreshFailures.Add(1)
 		s.nextTry = now.Add(s.backoff())
 	} else {
 		s.failures = 0

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/policy"
@@ -79,6 +80,7 @@ type metricsSnapshot struct {
 	loader  bundle.Status
 	audit   audit.Stats
 	auditOK bool
+	authn   authn.Stats
 }
 
 func (s *server) snapshot() metricsSnapshot {
@@ -89,6 +91,9 @@ func (s *server) snapshot() metricsSnapshot {
 	}
 	if a := s.audit; a != nil {
 		m.audit, m.auditOK = a.Stats(), true
+	}
+	if v := s.verifier; v != nil {
+		m.authn = v.Stats()
 	}
 	return m
 }
@@ -143,6 +148,19 @@ func writeMetrics(w io.Writer, m metricsSnapshot) {
 	mw.counter("warden_bundle_source_attempts_total", "Checks of the bundle source since start.", float64(l.Attempts))
 	mw.gauge("warden_bundle_source_failures", "Failed checks of the bundle source since the last applied bundle.", float64(l.Failures))
 	mw.gauge("warden_bundle_source_last_success_timestamp_seconds", "When the source last yielded an applied bundle (Unix time; 0 if never).", unixSeconds(l.LastSuccess.IsZero(), l.LastSuccess.UnixNano()))
+
+	mw.header("warden_jwks_refresh_failures_total", "counter", "Failed fetches of an issuer's key set (JWKS) since start.")
+	for _, is := range m.authn.Issuers {
+		mw.sample("warden_jwks_refresh_failures_total", labels("issuer", is.Issuer), float64(is.RefreshFailures))
+	}
+	mw.header("warden_jwks_keys_stale", "gauge", "1 when an issuer's key set is past its max-stale bound (its tokens are refused), else 0.")
+	for _, is := range m.authn.Issuers {
+		mw.sample("warden_jwks_keys_stale", labels("issuer", is.Issuer), boolFloat(is.Stale))
+	}
+	mw.header("warden_jwks_keys_last_refresh_timestamp_seconds", "gauge", "When an issuer's key set was last loaded or confirmed (Unix time; 0 if never).")
+	for _, is := range m.authn.Issuers {
+		mw.sample("warden_jwks_keys_last_refresh_timestamp_seconds", labels("issuer", is.Issuer), unixSeconds(is.LastRefresh.IsZero(), is.LastRefresh.UnixNano()))
+	}
 
 	if m.auditOK {
 		a := m.audit

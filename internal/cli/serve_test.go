@@ -207,6 +207,10 @@ func TestServeMetricsFormat(t *testing.T) {
 		loader:  bundle.Status{Attempts: 3, Failures: 1},
 		audit:   audit.Stats{QueueDepth: 3, QueueCapacity: 8192, Committed: 9},
 		auditOK: true,
+		authn: authn.Stats{Issuers: []authn.IssuerStats{
+			{Issuer: "https://idp.example", Remote: true, Generation: 2, LastRefresh: time.Unix(1700000000, 0), RefreshFailures: 4, Stale: true},
+			{Issuer: "static", Generation: 1},
+		}},
 	})
 	out := buf.String()
 	typed := map[string]bool{}
@@ -242,6 +246,11 @@ func TestServeMetricsFormat(t *testing.T) {
 		`warden_policy_bundle_loaded_timestamp_seconds 1.7e+09`,
 		`warden_audit_queue_depth 3`,
 		`warden_bundle_source_failures 1`,
+		`warden_jwks_refresh_failures_total{issuer="https://idp.example"} 4`,
+		`warden_jwks_refresh_failures_total{issuer="static"} 0`,
+		`warden_jwks_keys_stale{issuer="https://idp.example"} 1`,
+		`warden_jwks_keys_stale{issuer="static"} 0`,
+		`warden_jwks_keys_last_refresh_timestamp_seconds{issuer="https://idp.example"} 1.7e+09`,
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("metrics lack %q", want)
@@ -376,7 +385,8 @@ func TestServeDemo(t *testing.T) {
 	}
 
 	code, body = do("GET", admin[1]+"/metrics", "", "")
-	if code != 200 || !strings.Contains(body, "warden_policy_bundle_loaded 1\n") || !strings.Contains(body, "# TYPE warden_requests_total counter") {
+	if code != 200 || !strings.Contains(body, "warden_policy_bundle_loaded 1\n") || !strings.Contains(body, "# TYPE warden_requests_total counter") ||
+		!strings.Contains(body, "warden_jwks_refresh_failures_total{issuer=") || !strings.Contains(body, "warden_jwks_keys_stale{issuer=") {
 		t.Errorf("/metrics = %d\n%s", code, body)
 	}
 

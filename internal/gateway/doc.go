@@ -11,7 +11,9 @@
 //     proxied (503 audit_unavailable when the log refuses it, unless
 //     AuditFailOpen), then httputil.ReverseProxy with the caller's
 //     credentials stripped, the upstream's injected, and the response guards
-//     (JSON buffered and redacted, SSE redacted event by event). /authz
+//     (JSON buffered and redacted, SSE redacted event by event); once the
+//     response has ended, failed or been aborted, a second audit record
+//     (phase "result": upstream status, total latency, response guards). /authz
 //     (AuthzPath) answers forward-auth subrequests with identity headers.
 //     Gateway.Stats feeds /metrics.
 //   - Router (NewRouter, Router.Match) maps a method and an escaped path to a

@@ -92,6 +92,10 @@ type Config struct {
 	Limits Limits
 	// Node names this gateway in logs.
 	Node string
+	// Env is the deployment this gateway serves ("staging",
+	// "production"), given to every decision as context.env. "" leaves
+	// context.env absent (policies test `context has env`).
+	Env string
 	// Clock is the time source; nil means time.Now.
 	Clock func() time.Time
 	// Logger receives per-request debug lines and warnings; nil discards.
@@ -107,12 +111,16 @@ type Config struct {
 //   - Authentication comes before routing: a request without a valid token
 //     gets 401 whatever its path, so unauthenticated callers cannot map the
 //     routes. Every request, refused or not, gets one audit record.
-//   - The audit record is appended after the decision and the request guards
-//     and before the upstream call, so that a log that refuses it can still
-//     deny the request. It therefore holds the decision, the request-phase
-//     guard hits and the latency up to the decision, but not the upstream
-//     status nor response-phase guard hits: those go to Stats and to the
-//     debug log line of the request (same request id).
+//   - The decision record (audit.PhaseDecision) is appended after the
+//     decision and the request guards and before the upstream call, so that
+//     a log that refuses it can still deny the request. It holds the
+//     decision, the request-phase guard hits and the latency up to the
+//     decision. A proxied request gets a second record with the same request
+//     id once its response has ended, failed or been aborted
+//     (audit.PhaseResult, see resultRecord): the upstream status, the total
+//     latency and the response-phase guards. The response has been sent by
+//     then, so a result record the log refuses denies nothing: it is counted
+//     in Stats.AuditFailures and logged.
 //   - Guards: a guard class applies unless the engine permits pii:view
 //     (secret:read) to the principal on the route's resource; for model
 //     routes on Output::"<model>" (see OutputResourceType). Model request
@@ -148,6 +156,7 @@ type Gateway struct {
 	trusted       []netip.Prefix
 	limits        Limits
 	node          string
+	env           string
 	now           func() time.Time
 	log           *slog.Logger
 	ctr           *counters
@@ -198,6 +207,7 @@ func New(cfg Config) (*Gateway, error) {
 		trusted:       append([]netip.Prefix(nil), cfg.TrustedProxies...),
 		limits:        lim,
 		node:          cfg.Node,
+		env:           cfg.Env,
 		now:           cfg.Clock,
 		log:           cfg.Logger,
 		ctr:           newCounters(cfg.Routes),
@@ -262,8 +272,12 @@ type exchange struct {
 	respScanner *guard.Scanner // nil: the response is not scanned
 	stream      *guard.StreamReader
 	respHits    guard.Hits
-	upStatus    int
-	upErr       error
+	upStatus    int   // the upstream's status, 0 if it did not answer
+	upErr       error // why the exchange failed (proxyError), if it did
+	errStatus   int   // the gateway's own answer to a failed exchange
+	errCode     string
+	bodyErr     error // the first error reading the (guarded) response body
+	counted     bool  // in Stats already
 
 	rec audit.Record
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
@@ -109,6 +111,11 @@ func (u *upstreamRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// traceSpec is the resource of the trace routes: the reference bundle
+// refuses a tenant-scoped resource without a tenant (tenant-required), so
+// the routes give every trace the test principals' tenant.
+var traceSpec = gateway.ResourceSpec{Type: "Trace", ID: "{id}", Attributes: map[string]string{"tenant": "acme"}}
+
 type fixture struct {
 	gw    *gateway.Gateway
 	srv   *httptest.Server
@@ -127,6 +134,10 @@ type fixtureOpts struct {
 	failOpen    bool
 	asyncAudit  bool
 	trusted     []netip.Prefix
+	env         string // Config.Env
+	// extraPolicy is added to the reference bundle as
+	// policies/zz-test.cedar.
+	extraPolicy string
 }
 
 // syncBuffer is a log sink safe for concurrent writes.
@@ -174,7 +185,24 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := eng.Load(ctx, os.DirFS("../../examples/policy"), policy.Meta{Revision: "r1", Digest: "sha256:test"}); err != nil {
+	var bundleFS fs.FS = os.DirFS("../../examples/policy")
+	if o.extraPolicy != "" {
+		m := fstest.MapFS{}
+		err := fs.WalkDir(bundleFS, ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(bundleFS, path)
+			m[path] = &fstest.MapFile{Data: b}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m["policies/zz-test.cedar"] = &fstest.MapFile{Data: []byte(o.extraPolicy)}
+		bundleFS = m
+	}
+	if err := eng.Load(ctx, bundleFS, policy.Meta{Revision: "r1", Digest: "sha256:test"}); err != nil {
 		t.Fatal(err)
 	}
 	gd, err := guard.New(guard.Config{})
@@ -211,11 +239,11 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 			{Name: "embeddings", Kind: gateway.KindModel, Methods: []string{"POST"}, Path: "/v1/embeddings", Upstream: "llm"},
 			{Name: "models", Kind: gateway.KindModel, Methods: []string{"GET"}, Path: "/v1/models", Upstream: "llm"},
 			{Name: "trace_read", Kind: gateway.KindTool, Methods: []string{"GET"}, Path: "/api/traces/{id}", Action: "trace:read",
-				Resource: gateway.ResourceSpec{Type: "Trace", ID: "{id}"}, Upstream: "llm"},
+				Resource: traceSpec, Upstream: "llm"},
 			{Name: "trace_replay", Kind: gateway.KindTool, Methods: []string{"POST"}, Path: "/api/traces/{id}/replay", Action: "trace:replay",
-				Resource: gateway.ResourceSpec{Type: "Trace", ID: "{id}"}, Upstream: "slow"},
+				Resource: traceSpec, Upstream: "slow"},
 			{Name: "trace_gone", Kind: gateway.KindTool, Methods: []string{"DELETE"}, Path: "/api/traces/{id}", Action: "trace:read",
-				Resource: gateway.ResourceSpec{Type: "Trace", ID: "{id}"}, Upstream: "gone"},
+				Resource: traceSpec, Upstream: "gone"},
 		},
 		Upstreams: []gateway.UpstreamSpec{
 			{Name: "llm", URL: upSrv.URL + "/base", Headers: map[string]string{"Authorization": upstreamKey}},
@@ -224,6 +252,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 		},
 		Limits:         gateway.Limits{MaxBodyBytes: 4096},
 		Node:           "test",
+		Env:            o.env,
 		TrustedProxies: o.trusted,
 		Logger:         slog.New(slog.NewJSONHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
@@ -323,16 +352,62 @@ func (f *fixture) records(t *testing.T) []audit.Record {
 	return out
 }
 
+// recordFor returns the decision record of a request.
 func (f *fixture) recordFor(t *testing.T, requestID string) audit.Record {
 	t.Helper()
+	return f.phaseRecord(t, requestID, audit.PhaseDecision)
+}
+
+// resultFor returns the result record of a proxied request. The gateway
+// appends it after the response has been sent, so it may still be on its
+// way when the client has the answer: resultFor waits up to 5 seconds.
+func (f *fixture) resultFor(t *testing.T, requestID string) audit.Record {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, r := range f.requestRecords(t, requestID) {
+			if r.Phase == audit.PhaseResult {
+				return f.phaseRecord(t, requestID, audit.PhaseResult)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request %s: no result record", requestID)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// phaseRecord returns the one record of requestID with the phase; it fails
+// the test if there is not exactly one.
+func (f *fixture) phaseRecord(t *testing.T, requestID, phase string) audit.Record {
+	t.Helper()
+	recs := f.requestRecords(t, requestID)
+	var out []audit.Record
+	for _, r := range recs {
+		if r.Phase == phase {
+			out = append(out, r)
+		}
+	}
+	if len(out) != 1 {
+		t.Fatalf("request %s: %d %s records, want 1 (all: %+v)", requestID, len(out), phase, recs)
+	}
+	return out[0]
+}
+
+func (f *fixture) requestRecords(t *testing.T, requestID string) []audit.Record {
+	t.Helper()
+	if requestID == "" {
+		t.Fatal("no request id")
+	}
 	es, err := audit.Query(context.Background(), f.st, audit.Filter{RequestID: requestID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) != 1 {
-		t.Fatalf("request %s: %d audit records, want 1", requestID, len(es))
+	out := make([]audit.Record, len(es))
+	for i, e := range es {
+		out[i] = e.Record
 	}
-	return es[0].Record
+	return out
 }
 
 const chatBody = `{"model":"gpt-4o","messages":[{"role":"user","content":"hi, I am bob@example.org"}],"max_tokens":100}`
@@ -664,8 +739,13 @@ func TestAuditEveryRequest(t *testing.T) {
 	f.do(t, "POST", "/v1/chat/completions", "", chatBody, nil)
 	f.do(t, "GET", "/nope", tok, "", nil)
 	recs := f.records(t)
-	if len(recs) != 3 {
-		t.Fatalf("%d records, want 3", len(recs))
+	phases := map[string]int{}
+	for _, r := range recs {
+		phases[r.Phase]++
+	}
+	// Three decisions, and the result of the one proxied request.
+	if len(recs) != 4 || phases[audit.PhaseDecision] != 3 || phases[audit.PhaseResult] != 1 {
+		t.Fatalf("%d records %v, want 3 decisions and 1 result", len(recs), phases)
 	}
 	for _, r := range recs {
 		if r.JTI != "" && r.JTI != "jti-rita" {
@@ -707,8 +787,19 @@ func TestAuditFailure(t *testing.T) {
 				t.Error("proxied although the audit log refused the record")
 			}
 		}
-		if f.gw.Stats().AuditFailures != 1 {
-			t.Errorf("audit failures = %d", f.gw.Stats().AuditFailures)
+		// Failing open, the result record is refused too: counted, and
+		// the answer (already sent) is unaffected.
+		wantFailures := uint64(1)
+		if open {
+			wantFailures = 2
+		}
+		// The result record is appended after the answer: wait for it.
+		deadline := time.Now().Add(5 * time.Second)
+		for f.gw.Stats().AuditFailures < wantFailures && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := f.gw.Stats().AuditFailures; got != wantFailures {
+			t.Errorf("audit failures = %d, want %d", got, wantFailures)
 		}
 	}
 }

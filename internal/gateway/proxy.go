@@ -157,7 +157,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	case mt == "text/event-stream":
 		sr := sc.NewStreamReader(resp.Body)
 		ex.stream = sr
-		resp.Body = sr
+		resp.Body = &bodyErrReader{ReadCloser: sr, ex: ex}
 		resp.ContentLength = -1
 		resp.Header.Del("Content-Length")
 		return nil
@@ -220,13 +220,33 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	g.ctr.upstream.Add(1)
 	var be *guard.BlockedError
 	var ne net.Error
+	var ge *Error
 	switch {
 	case errors.As(err, &be):
-		err = &Error{Status: http.StatusForbidden, Code: CodeBlocked, Message: "the response was blocked by a guard: " + string(be.Detector), Err: err}
+		ge = &Error{Status: http.StatusForbidden, Code: CodeBlocked, Message: "the response was blocked by a guard: " + string(be.Detector), Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		err = &Error{Status: http.StatusGatewayTimeout, Code: CodeGatewayTimeout, Message: "the upstream did not answer in time", Err: err}
+		ge = &Error{Status: http.StatusGatewayTimeout, Code: CodeGatewayTimeout, Message: "the upstream did not answer in time", Err: err}
 	default:
-		err = &Error{Status: http.StatusBadGateway, Code: CodeBadGateway, Message: "the upstream request failed", Err: err}
+		ge = &Error{Status: http.StatusBadGateway, Code: CodeBadGateway, Message: "the upstream request failed", Err: err}
 	}
-	WriteError(w, r, id, err)
+	if ex != nil {
+		ex.errStatus, ex.errCode = ge.Status, ge.Code
+	}
+	WriteError(w, r, id, ge)
+}
+
+// bodyErrReader remembers the first error other than io.EOF that reading a
+// guarded response body met (a guard block or failure, an upstream read
+// error), for the result record of a response aborted midway.
+type bodyErrReader struct {
+	io.ReadCloser
+	ex *exchange
+}
+
+func (b *bodyErrReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.ex.bodyErr == nil {
+		b.ex.bodyErr = err
+	}
+	return n, err
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -29,7 +30,7 @@ import (
 // AuditFailOpen is false), then the upstream call with the response guards.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{id: newRequestID(), start: g.now(), route: g.noRoute}
-	ex.rec = audit.Record{Time: ex.start, RequestID: ex.id, Method: r.Method, Path: r.URL.EscapedPath()}
+	ex.rec = audit.Record{Time: ex.start, RequestID: ex.id, Phase: audit.PhaseDecision, Method: r.Method, Path: r.URL.EscapedPath()}
 	w.Header().Set("X-Request-Id", ex.id)
 	defer g.finish(r.Context(), ex)
 	if ex.rec.Path == AuthzPath {
@@ -63,10 +64,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	}
 	g.matched(ex, m)
 
-	ex.policyCtx = make(map[string]any, 3)
-	if ex.clientIP.IsValid() {
-		ex.policyCtx["ip"] = ex.clientIP
-	}
+	ex.policyCtx = g.policyContext(ex.clientIP, 4)
 	var (
 		res  policy.Resource
 		body []byte
@@ -148,7 +146,125 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, exchangeKey{}, ex), ex.up.timeout)
 	defer cancel()
-	ex.up.proxy.ServeHTTP(w, r.WithContext(ctx))
+	g.proxy(w, r.WithContext(ctx), ex)
+}
+
+// resultAppendTimeout bounds the wait for the result record's commit.
+const resultAppendTimeout = 10 * time.Second
+
+// auditCodeAborted is the ErrorCode of the result record of a response cut
+// midway (a guard block or error in a stream, the upstream or the client
+// gone). The client got the upstream's status and part of the body, no
+// error code.
+const auditCodeAborted = "aborted"
+
+// proxy runs the upstream exchange, then appends the result record: when
+// the response has been copied, when the proxy answered an error, and when
+// the response was aborted midway (ReverseProxy panics with
+// http.ErrAbortHandler; the record is appended and the panic goes on).
+func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, ex *exchange) {
+	defer func() {
+		p := recover()
+		g.count(ex)
+		if p == nil {
+			// Send what is buffered first: the caller should not wait
+			// for the result record's commit. (Counted first, so that
+			// Stats include the request once its answer is out.)
+			_ = http.NewResponseController(w).Flush()
+		}
+		g.recordResult(context.WithoutCancel(r.Context()), ex, p != nil)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	ex.up.proxy.ServeHTTP(w, r)
+}
+
+// recordResult appends ex's result record. Its failure is counted and
+// logged: the answer has been given, there is nothing left to deny.
+func (g *Gateway) recordResult(ctx context.Context, ex *exchange, aborted bool) {
+	if g.audit == nil {
+		return
+	}
+	rec := g.resultRecord(ex, aborted)
+	ctx, cancel := context.WithTimeout(ctx, resultAppendTimeout)
+	defer cancel()
+	if err := g.audit.Append(ctx, rec); err != nil {
+		g.ctr.auditFail.Add(1)
+		g.log.LogAttrs(ctx, slog.LevelWarn, "audit result record not stored",
+			slog.String("request_id", ex.id), slog.String("node", g.node), slog.Any("error", err))
+	}
+}
+
+// resultRecord builds the result record of a proxied request: the decision
+// record's time (the arrival), identity, request, decision and bundle
+// fields (not its policies, reasons, errors nor request guards, which stay
+// in the decision record), plus:
+//
+//   - UpstreamStatus: the upstream's status when it answered, else the
+//     gateway's own (502, 504);
+//   - ErrorCode: the gateway's error code when it answered an error instead
+//     of the upstream's response (blocked, bad_gateway, gateway_timeout),
+//     "aborted" when the response was cut midway;
+//   - Errors: why (never response content);
+//   - Guards: the response-phase guards with their hits per detector (a
+//     block as action "block");
+//   - Latency: from arrival to the end of the response.
+func (g *Gateway) resultRecord(ex *exchange, aborted bool) audit.Record {
+	d := &ex.rec
+	rec := audit.Record{
+		Time: d.Time, RequestID: d.RequestID, DecisionID: d.DecisionID, Phase: audit.PhaseResult,
+		Issuer: d.Issuer, Subject: d.Subject, Actors: d.Actors, ClientID: d.ClientID, JTI: d.JTI, ClientIP: d.ClientIP,
+		Method: d.Method, Path: d.Path, Route: d.Route, Action: d.Action, ResourceType: d.ResourceType, ResourceID: d.ResourceID,
+		Decision: d.Decision, BundleRevision: d.BundleRevision, BundleDigest: d.BundleDigest,
+		UpstreamStatus: ex.upStatus,
+	}
+	g.foldStreamHits(ex)
+	var cause error
+	switch {
+	case ex.upErr != nil:
+		cause = ex.upErr
+		rec.ErrorCode = ex.errCode
+		if rec.UpstreamStatus == 0 {
+			rec.UpstreamStatus = ex.errStatus
+		}
+	case aborted:
+		rec.ErrorCode = auditCodeAborted
+		cause = ex.bodyErr
+		if cause == nil {
+			cause = errors.New("response aborted (client gone or write failed)")
+		}
+		rec.Errors = append(rec.Errors, "response aborted: "+cause.Error())
+	}
+	if ex.upErr != nil {
+		rec.Errors = append(rec.Errors, ex.upErr.Error())
+	}
+	rec.Guards = appendGuards(nil, "response", ex.respHits, cause)
+	rec.Latency = g.now().Sub(ex.start)
+	return rec
+}
+
+// foldStreamHits moves the stream redactor's hits into ex.respHits, once.
+func (g *Gateway) foldStreamHits(ex *exchange) {
+	if ex.stream != nil {
+		ex.respHits.Add(ex.stream.Hits())
+		ex.stream = nil
+	}
+}
+
+// policyContext starts a request's policy context with what every route
+// knows: ip (the client address, an ipaddr for Cedar) and env (the
+// configured deployment, absent when not configured). Model routes add
+// max_tokens and stream.
+func (g *Gateway) policyContext(ip netip.Addr, size int) map[string]any {
+	c := make(map[string]any, size)
+	if ip.IsValid() {
+		c["ip"] = ip
+	}
+	if g.env != "" {
+		c["env"] = g.env
+	}
+	return c
 }
 
 // matched records the route of m in ex.
@@ -278,14 +394,20 @@ func (g *Gateway) record(ctx context.Context, ex *exchange) bool {
 	return g.auditFailOpen
 }
 
-// finish counts the request and logs it at debug level.
-func (g *Gateway) finish(ctx context.Context, ex *exchange) {
-	allowed := ex.rec.Decision == audit.Allow
-	g.ctr.request(ex.authz, ex.route, allowed)
-	if ex.stream != nil {
-		ex.respHits.Add(ex.stream.Hits())
+// count counts the request in Stats, once.
+func (g *Gateway) count(ex *exchange) {
+	if ex.counted {
+		return
 	}
+	ex.counted = true
+	g.ctr.request(ex.authz, ex.route, ex.rec.Decision == audit.Allow)
+	g.foldStreamHits(ex)
 	g.ctr.guardHits(ex.respHits)
+}
+
+// finish counts the request (if proxy has not) and logs it at debug level.
+func (g *Gateway) finish(ctx context.Context, ex *exchange) {
+	g.count(ex)
 	if !g.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
@@ -354,10 +476,7 @@ func (g *Gateway) serveAuthz(w http.ResponseWriter, r *http.Request, ex *exchang
 		return
 	}
 	ex.rec.ResourceType, ex.rec.ResourceID = res.Type, res.ID
-	ex.policyCtx = make(map[string]any, 1)
-	if ip.IsValid() {
-		ex.policyCtx["ip"] = ip
-	}
+	ex.policyCtx = g.policyContext(ip, 2)
 	if !g.decide(w, r, ex, m.Action, res) {
 		return
 	}
