@@ -14,6 +14,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGenerateRoundTrip(t *testing.T) {
@@ -286,4 +287,29 @@ func TestPSSStrictSalt(t *testing.T) {
 func sha256Sum(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
+}
+
+// TestRSAPrivateMembersBounded: private members longer than the modulus are
+// refused before any arithmetic (found by FuzzJWKS as a multi-second stall).
+func TestRSAPrivateMembersBounded(t *testing.T) {
+	k, err := GenerateRSA("RS256", "k", MinRSABits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, member := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+		var m map[string]any
+		if err := json.Unmarshal(mustJSON(k), &m); err != nil {
+			t.Fatal(err)
+		}
+		m[member] = strings.Repeat("_", 4000) // 3000 bytes of 0xff
+		doc := mustJSON(m)
+		start := time.Now()
+		_, err := ParseKey(doc)
+		if err == nil || !strings.Contains(err.Error(), "longer than the modulus") {
+			t.Errorf("member %s: err = %v", member, err)
+		}
+		if d := time.Since(start); d > 50*time.Millisecond {
+			t.Logf("member %s: refusal took %v (should be immediate)", member, d)
+		}
+	}
 }

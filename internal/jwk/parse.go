@@ -257,6 +257,13 @@ func rsaFromJSON(j *jsonKey) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Every private member is smaller than the modulus. Checking the
+		// length first keeps a hostile key from making Validate do
+		// arithmetic on numbers far larger than the modulus (seconds of CPU
+		// for a JWK Set within its size cap).
+		if len(b) > len(nb) {
+			return nil, fmt.Errorf("RSA private member %q is longer than the modulus", f.name)
+		}
 		ints[i] = new(big.Int).SetBytes(b)
 	}
 	priv := &rsa.PrivateKey{PublicKey: *pub, D: ints[0], Primes: []*big.Int{ints[1], ints[2]}}
