@@ -171,14 +171,29 @@ func (s *Scanner) find(t []byte, ms []match) []match {
 	trig := &tables.trig
 	var memo scanMemo
 	class := &tables.class
+	// The end of a match is a boundary, as it will be once the match is
+	// replaced by a placeholder ending in ']': without this, redacting once
+	// more could find what the first pass did not (not idempotent), e.g. a
+	// phone number right after an email's top-level domain.
+	emails := len(ms)
+	ei, lastEnd := 0, -1
+	boundary := func(i int) bool {
+		if i == 0 || class[t[i-1]]&cAlnum == 0 || i == lastEnd {
+			return true
+		}
+		for ei < emails && ms[ei].end < i {
+			ei++
+		}
+		return ei < emails && ms[ei].end == i
+	}
 	for i := 0; i < n; {
 		c := t[i]
 		if class[c]&cAlnum != 0 {
-			// i starts a word unless a match ended inside one.
-			if trig[c]&tWord != 0 && (i == 0 || class[t[i-1]]&cAlnum == 0) {
+			// i starts a word, or follows a match.
+			if trig[c]&tWord != 0 && boundary(i) {
 				if m, ok := s.scanAt(t, i, c, &memo); ok {
 					ms = append(ms, m)
-					i = m.end
+					i, lastEnd = m.end, m.end
 					continue
 				}
 			}
@@ -196,24 +211,24 @@ func (s *Scanner) find(t []byte, ms []match) []match {
 			if assignOn {
 				if m, ok := s.scanAssign(t, i, &memo); ok {
 					ms = append(ms, m)
-					i = m.end
+					i, lastEnd = m.end, m.end
 					continue
 				}
 			}
 			if c == ':' && s.on[dIP] && i+1 < n && t[i+1] == ':' && (i == 0 || !ip6Left(t[i-1])) {
 				if end, ok := scanIPv6(t, i); ok {
 					ms = append(ms, match{i, end, dIP})
-					i = end
+					i, lastEnd = end, end
 					continue
 				}
 			}
 			i++
 			continue
 		}
-		if i == 0 || class[t[i-1]]&cAlnum == 0 {
+		if boundary(i) {
 			if m, ok := s.scanAt(t, i, c, &memo); ok {
 				ms = append(ms, m)
-				i = m.end
+				i, lastEnd = m.end, m.end
 				continue
 			}
 		}
