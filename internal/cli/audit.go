@@ -352,7 +352,7 @@ func parseWhen(stdio IO, flag, s string) (time.Time, error) {
 
 func writeAuditTable(w io.Writer, entries []audit.Entry) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tNODE\tSEQ\tDECISION\tSUBJECT\tACTION\tRESOURCE\tROUTE\tSTATUS\tWHY")
+	fmt.Fprintln(tw, "TIME\tNODE\tSEQ\tPHASE\tDECISION\tSUBJECT\tACTION\tRESOURCE\tROUTE\tSTATUS\tWHY")
 	for i := range entries {
 		r := &entries[i].Record
 		resource := "-"
@@ -369,8 +369,8 @@ func writeAuditTable(w io.Writer, entries []audit.Entry) {
 		} else if why == "" && len(r.Policies) > 0 {
 			why = r.Policies[0]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			r.Time.UTC().Format(time.RFC3339), cleanCell(r.Node), r.Seq, r.Decision, cleanCell(r.Subject),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.Time.UTC().Format(time.RFC3339), cleanCell(r.Node), r.Seq, cleanCell(r.Phase), r.Decision, cleanCell(r.Subject),
 			cleanCell(r.Action), cleanCell(resource), cleanCell(r.Route), status, cleanCell(why))
 	}
 	tw.Flush()

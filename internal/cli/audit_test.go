@@ -154,13 +154,13 @@ func TestAuditQueryCLI(t *testing.T) {
 		t.Fatalf("query: %d %s", r.code, r.stderr)
 	}
 	rows := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(rows) != 4 || !regexp.MustCompile(`^TIME +NODE +SEQ +DECISION +SUBJECT +ACTION +RESOURCE +ROUTE +STATUS +WHY$`).MatchString(rows[0]) {
+	if len(rows) != 4 || !regexp.MustCompile(`^TIME +NODE +SEQ +PHASE +DECISION +SUBJECT +ACTION +RESOURCE +ROUTE +STATUS +WHY$`).MatchString(rows[0]) {
 		t.Fatalf("query table:\n%s", r.stdout)
 	}
 	for i, want := range []string{
-		`^\S+Z +gw-1 +2 +deny +alice +model:invoke +Model::"gpt-4o-prod" +openai-chat +- +production models need approval$`,
-		`^\S+Z +gw-1 +4 +deny +alice +model:invoke +Model::"o1" +openai-chat +- +tier too high for evaluators$`,
-		`^\S+Z +gw-2 +2 +deny +alice +model:invoke +Model::"gpt-4o-prod" +openai-chat +- +production models need approval$`,
+		`^\S+Z +gw-1 +2 +- +deny +alice +model:invoke +Model::"gpt-4o-prod" +openai-chat +- +production models need approval$`,
+		`^\S+Z +gw-1 +4 +- +deny +alice +model:invoke +Model::"o1" +openai-chat +- +tier too high for evaluators$`,
+		`^\S+Z +gw-2 +2 +- +deny +alice +model:invoke +Model::"gpt-4o-prod" +openai-chat +- +production models need approval$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(rows[i+1]) {
 			t.Errorf("row %d = %q, want %s", i+1, rows[i+1], want)
