@@ -144,9 +144,123 @@ func (m *scanMemo) pemEnd(t []byte, p int) int {
 	return m.pemNext
 }
 
+// maxRescans bounds how often find rescans its own redacted output.
+const maxRescans = 4
+
 // find appends to ms the non-overlapping matches of the scanner's detectors
-// in t, sorted by start.
+// in t, sorted by start, such that replacing them by their placeholders
+// leaves nothing a detector would flag. Detectors read left context (a word
+// boundary, the local part of an email), and a placeholder changes it: text
+// right after "[REDACTED:email]" can match where it did not after the
+// original. So find scans the redacted text again, maps what it finds back
+// to t (merged with the matches it overlaps), and repeats until nothing new
+// appears. Redaction is then idempotent, and no pass leaves behind what a
+// second pass would catch.
 func (s *Scanner) find(t []byte, ms []match) []match {
+	ms = s.findOnce(t, ms)
+	if len(ms) == 0 {
+		return ms
+	}
+	var (
+		scratch []byte
+		pos     []int // start of match k's placeholder in scratch
+		again   []match
+	)
+	for range maxRescans {
+		scratch, pos = scratch[:0], pos[:0]
+		last := 0
+		for _, m := range ms {
+			scratch = append(scratch, t[last:m.start]...)
+			pos = append(pos, len(scratch))
+			scratch = append(scratch, detectorTable[m.id].placeholder...)
+			last = m.end
+		}
+		scratch = append(scratch, t[last:]...)
+		again = s.findOnce(scratch, again[:0])
+		changed := false
+		for _, m2 := range again {
+			a := origOffset(ms, pos, m2.start, false)
+			b := origOffset(ms, pos, m2.end, true)
+			if a >= b {
+				continue
+			}
+			var grew bool
+			ms, grew = s.merge(ms, match{a, b, m2.id})
+			changed = changed || grew
+		}
+		if !changed {
+			break
+		}
+	}
+	return ms
+}
+
+// origOffset maps offset x of the redacted text back to t. An offset inside
+// a placeholder maps to the start of its match, or to its end when the
+// offset is the end of a span (end is true) and lies past the placeholder's
+// first byte.
+func origOffset(ms []match, pos []int, x int, end bool) int {
+	k := -1
+	for i, p := range pos {
+		if p > x {
+			break
+		}
+		k = i
+	}
+	if k < 0 {
+		return x
+	}
+	plen := len(detectorTable[ms[k].id].placeholder)
+	switch {
+	case x == pos[k] && end:
+		return ms[k].start
+	case x < pos[k]+plen:
+		if end {
+			return ms[k].end
+		}
+		return ms[k].start
+	}
+	return ms[k].end + (x - (pos[k] + plen))
+}
+
+// merge inserts m into the sorted, non-overlapping ms, absorbing every match
+// it overlaps. The merged match keeps a blocking detector if any part had
+// one, so merging never turns a block into a redaction. It reports whether
+// ms changed.
+func (s *Scanner) merge(ms []match, m match) ([]match, bool) {
+	out := ms[:0:0]
+	placed, changed := false, true
+	for _, x := range ms {
+		switch {
+		case x.end <= m.start || x.start >= m.end:
+			if !placed && x.start >= m.end {
+				out = append(out, m)
+				placed = true
+			}
+			out = append(out, x)
+		default:
+			if x.start == m.start && x.end == m.end && x.id == m.id {
+				changed = false
+			}
+			if x.start < m.start {
+				m.start = x.start
+			}
+			if x.end > m.end {
+				m.end = x.end
+			}
+			if s.g.actions[x.id] == Block && s.g.actions[m.id] != Block {
+				m.id = x.id
+			}
+		}
+	}
+	if !placed {
+		out = append(out, m)
+	}
+	return out, changed && !slices.Equal(out, ms)
+}
+
+// findOnce is one left-to-right scan of t.
+func (s *Scanner) findOnce(t []byte, ms []match) []match {
 	ms = ms[:0]
 	if !s.any {
 		return ms
