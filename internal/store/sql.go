@@ -93,6 +93,31 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// rowIter is what *sql.Rows and pgx.Rows have in common for reading.
+type rowIter interface {
+	scanner
+	Next() bool
+	Err() error
+}
+
+// eachRow scans every row of rows into fn; errors from reading are wrapped
+// with what (e.g. "read audit chain"), errors from fn are returned as they are.
+func eachRow(rows rowIter, what string, fn func(AuditRow) error) error {
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
 func scanRow(s scanner) (AuditRow, error) {
 	var r AuditRow
 	var seq, ns int64

@@ -302,17 +302,8 @@ func (a sqliteAudit) Chain(ctx context.Context, node string, fn func(AuditRow) e
 		return nil, fmt.Errorf("read audit chain: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read audit chain: %w", err)
-		}
-		if err := fn(r); err != nil {
-			return nil, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read audit chain: %w", err)
+	if err := eachRow(rows, "read audit chain", fn); err != nil {
+		return nil, err
 	}
 	return head, nil
 }
@@ -325,15 +316,12 @@ func (a sqliteAudit) Query(ctx context.Context, f AuditFilter) ([]AuditRow, erro
 	}
 	defer rows.Close()
 	var out []AuditRow
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return nil, fmt.Errorf("query audit records: %w", err)
-		}
+	err = eachRow(rows, "query audit records", func(r AuditRow) error {
 		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query audit records: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
