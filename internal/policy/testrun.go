@@ -188,7 +188,7 @@ type loadedCase struct {
 // keys are errors) and checks every case.
 func parseTestFile(probs *problems, name string, src []byte) []loadedCase {
 	var tf testFile
-	if err := yaml.UnmarshalWithOptions(src, &tf, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
+	if err := decodeTestFile(src, &tf); err != nil {
 		line := 0
 		var ye yaml.Error
 		if errors.As(err, &ye) && ye.GetToken() != nil {
@@ -252,13 +252,32 @@ func parseTestFile(probs *problems, name string, src []byte) []loadedCase {
 
 // yamlMessage formats a go-yaml error as "[line:col] message" without the
 // source excerpt.
+// decodeTestFile decodes src strictly into tf. The decoder is third-party
+// code fed with file content; goccy/go-yaml v1.19.2 dereferences nil on an
+// explicitly tagged empty node ("cases: !!seq"), so a panic in it becomes
+// an error naming the file rather than a crash of `warden policy test`.
+func decodeTestFile(src []byte, tf *testFile) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			*tf = testFile{}
+			err = fmt.Errorf("YAML decoder failed on this input (%v); check the file's tags and structure", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(src, tf, yaml.Strict(), yaml.DisallowUnknownField())
+}
+
 func yamlMessage(err error) string {
 	return strings.TrimSpace(yaml.FormatError(err, false, false))
 }
 
 // caseLines returns the line of every item of the top-level "cases"
 // sequence.
-func caseLines(src []byte) []int {
+func caseLines(src []byte) (lines []int) {
+	defer func() {
+		if recover() != nil {
+			lines = nil // positions are a courtesy; a parser panic only loses them
+		}
+	}()
 	f, err := parser.ParseBytes(src, 0)
 	if err != nil || len(f.Docs) == 0 {
 		return nil
@@ -278,7 +297,7 @@ func caseLines(src []byte) []int {
 		if !ok {
 			return nil
 		}
-		lines := make([]int, len(seq.Values))
+		lines = make([]int, len(seq.Values))
 		for i, v := range seq.Values {
 			if tok := v.GetToken(); tok != nil && tok.Position != nil {
 				lines[i] = tok.Position.Line

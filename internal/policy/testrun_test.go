@@ -108,6 +108,8 @@ func TestRunTestsProblems(t *testing.T) {
 		{"unknown top-level key", "case:\n  - name: x\n", `tests/t.yaml:1: [1:1] unknown field "case"`},
 		{"duplicate key", "cases:\n  - name: x\n    name: y\n", `tests/t.yaml:3: [3:5] mapping key "name" already defined`},
 		{"syntax", "cases: [\n", "tests/t.yaml:"},
+		{"tagged empty sequence", "cases: !!seq\n", "tests/t.yaml: YAML decoder failed on this input"},
+		{"tagged empty nested sequence", "cases:\n  - reasons: !!seq\n", "YAML decoder failed on this input"},
 		{"no name", "cases:\n  - claims: {sub: a}\n    action: trace:read\n    resource: {type: Trace, id: t}\n    expect: allow\n", "tests/t.yaml:2: case without a name"},
 		{"duplicate name", "cases:\n  - {name: x, claims: {sub: a}, action: trace:read, resource: {type: Trace, id: t}, expect: allow}\n  - {name: x, claims: {sub: a}, action: trace:read, resource: {type: Trace, id: t}, expect: allow}\n", `tests/t.yaml:3: case "x": duplicate name (first at line 2)`},
 		{"two principals", "cases:\n  - {name: x, claims: {sub: a}, token: abc, action: trace:read, resource: {type: Trace, id: t}, expect: allow}\n", "give exactly one of principal, claims and token"},
