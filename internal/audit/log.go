@@ -111,6 +111,7 @@ type Log struct {
 	rows   []store.AuditRow
 
 	committed, batches, rejected, failures, lost, commitNS, lastSeq atomic.Uint64
+	accepted                                                        atomic.Uint64 // records queued since New
 
 	writerCtx    context.Context // canceled when Close gives up
 	cancelWriter context.CancelFunc
@@ -227,6 +228,20 @@ func (l *Log) resume(ctx context.Context) error {
 // A zero rec.Time is set from the Log's clock; rec.Node and rec.Seq are
 // overwritten.
 func (l *Log) Append(ctx context.Context, rec Record) error {
+	return l.append(ctx, rec, l.sync)
+}
+
+// Enqueue queues rec like Append with DurabilityAsync, whatever the Log's
+// durability: it returns once the record is queued, and a crash before the
+// next commit loses it. It is for records written after the answer they
+// describe has been given (the gateway's result records), whose commit the
+// caller must not wait for: the answer is out, nothing is left to deny, and
+// waiting would only hold the connection. Its errors are Append's.
+func (l *Log) Enqueue(rec Record) error {
+	return l.append(context.Background(), rec, false)
+}
+
+func (l *Log) append(ctx context.Context, rec Record, wait bool) error {
 	if rec.Time.IsZero() {
 		rec.Time = l.cfg.Clock()
 	}
@@ -235,7 +250,7 @@ func (l *Log) Append(ctx context.Context, rec Record) error {
 		return err
 	}
 	var done chan error
-	if l.sync {
+	if wait {
 		done = l.dones.Get().(chan error)
 	}
 	l.mu.RLock()
@@ -243,6 +258,7 @@ func (l *Log) Append(ctx context.Context, rec Record) error {
 	if err == nil {
 		select {
 		case l.queue <- item{rec: rec, done: done}:
+			l.accepted.Add(1)
 		default:
 			err = ErrQueueFull
 		}
@@ -304,6 +320,26 @@ func (l *Log) Stats() Stats {
 		Degraded:       l.degraded.Load(),
 		Failed:         l.failure.Load() != nil,
 	}
+}
+
+// Sync waits until every record queued before the call has been committed
+// or lost (Stats.Lost), whatever the durability: a barrier for records
+// queued with Enqueue or DurabilityAsync, e.g. before reading the log back.
+// It returns ctx's error if ctx ends first, and ErrFailed-wrapped errors if
+// the log fails meanwhile.
+func (l *Log) Sync(ctx context.Context) error {
+	target := l.accepted.Load()
+	for l.committed.Load()+l.lost.Load() < target {
+		if err := l.Err(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("audit: sync: %w", ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // Close stops accepting records and waits until every queued record is

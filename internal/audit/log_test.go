@@ -112,6 +112,49 @@ func TestLogBatchDurability(t *testing.T) {
 	})
 }
 
+// TestLogEnqueueAndSync: with batch durability, Enqueue returns without
+// waiting for the commit (a store held in Append proves it), and Sync waits
+// until every record queued before it is committed.
+func TestLogEnqueueAndSync(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.NewSQLite(t).Open(t)
+	release := make(chan struct{})
+	var held atomic.Bool
+	hs := wrap(st)
+	hs.audit.before = func(context.Context) error {
+		if held.CompareAndSwap(false, true) {
+			<-release
+		}
+		return nil
+	}
+	l := newLog(t, hs, "n1")
+	const n = 20
+	for i := range n {
+		if err := l.Enqueue(testRecord(i)); err != nil {
+			t.Fatalf("Enqueue %d: %v", i, err)
+		}
+	}
+	if got := l.Stats().Committed; got != 0 {
+		t.Fatalf("Committed = %d while the store is held, want 0", got)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := l.Sync(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Sync while the store is held = %v, want DeadlineExceeded", err)
+	}
+	close(release)
+	if err := l.Sync(ctx); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	got, err := Query(ctx, st, Filter{Limit: 100})
+	if err != nil || len(got) != n {
+		t.Fatalf("after Sync: %d records, %v; want %d", len(got), err, n)
+	}
+	if err := l.Enqueue(Record{}); err == nil {
+		t.Error("Enqueue of an invalid record succeeded")
+	}
+}
+
 func TestLogQueueFullAndClose(t *testing.T) {
 	st := wrap(storetest.NewSQLite(t).Open(t))
 	gate := make(chan struct{})

@@ -133,6 +133,9 @@ func TestAuditResultRecord(t *testing.T) {
 		}
 	})
 
+	if err := f.log.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	rep, err := audit.Verify(context.Background(), f.st, "test")
 	if err != nil {
 		t.Fatal(err)

@@ -341,6 +341,10 @@ func errCode(t *testing.T, body string) (code, decisionID string) {
 // records returns the audit records stored so far.
 func (f *fixture) records(t *testing.T) []audit.Record {
 	t.Helper()
+	// Result records are queued without waiting for their commit.
+	if err := f.log.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	es, err := audit.Query(context.Background(), f.st, audit.Filter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -398,6 +402,9 @@ func (f *fixture) requestRecords(t *testing.T, requestID string) []audit.Record 
 	t.Helper()
 	if requestID == "" {
 		t.Fatal("no request id")
+	}
+	if err := f.log.Sync(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	es, err := audit.Query(context.Background(), f.st, audit.Filter{RequestID: requestID})
 	if err != nil {

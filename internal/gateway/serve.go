@@ -149,9 +149,6 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	g.proxy(w, r.WithContext(ctx), ex)
 }
 
-// resultAppendTimeout bounds the wait for the result record's commit.
-const resultAppendTimeout = 10 * time.Second
-
 // auditCodeAborted is the ErrorCode of the result record of a response cut
 // midway (a guard block or error in a stream, the upstream or the client
 // gone). The client got the upstream's status and part of the body, no
@@ -166,12 +163,6 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	defer func() {
 		p := recover()
 		g.count(ex)
-		if p == nil {
-			// Send what is buffered first: the caller should not wait
-			// for the result record's commit. (Counted first, so that
-			// Stats include the request once its answer is out.)
-			_ = http.NewResponseController(w).Flush()
-		}
 		g.recordResult(context.WithoutCancel(r.Context()), ex, p != nil)
 		if p != nil {
 			panic(p)
@@ -180,16 +171,19 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	ex.up.proxy.ServeHTTP(w, r)
 }
 
-// recordResult appends ex's result record. Its failure is counted and
-// logged: the answer has been given, there is nothing left to deny.
+// recordResult queues ex's result record without waiting for its commit
+// (audit.Log.Enqueue), whatever the durability: the answer has been given,
+// so there is nothing left to deny, and waiting would only hold the
+// connection. A crash before the next commit can lose it, which the
+// durability table of docs/audit.md states; the decision record, committed
+// before the answer with "batch" durability, is not affected. A failure is
+// counted and logged.
 func (g *Gateway) recordResult(ctx context.Context, ex *exchange, aborted bool) {
 	if g.audit == nil {
 		return
 	}
 	rec := g.resultRecord(ex, aborted)
-	ctx, cancel := context.WithTimeout(ctx, resultAppendTimeout)
-	defer cancel()
-	if err := g.audit.Append(ctx, rec); err != nil {
+	if err := g.audit.Enqueue(rec); err != nil {
 		g.ctr.auditFail.Add(1)
 		g.log.LogAttrs(ctx, slog.LevelWarn, "audit result record not stored",
 			slog.String("request_id", ex.id), slog.String("node", g.node), slog.Any("error", err))

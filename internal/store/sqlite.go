@@ -50,7 +50,7 @@ func openSQLite(ctx context.Context, target string, opt Options) (Store, error) 
 		if err := createPrivate(path); err != nil {
 			return nil, fmt.Errorf("open SQLite store: %w", err)
 		}
-		w, err := sql.Open("sqlite", base+"&_pragma=journal_mode(wal)&_pragma=synchronous("+params.synchronous+")&_txlock=immediate")
+		w, err := sql.Open("sqlite", base+"&_pragma=journal_mode(wal)&_pragma=synchronous("+params.synchronous+")&_pragma=temp_store(memory)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("open SQLite store: %w", err)
 		}
