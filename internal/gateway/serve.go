@@ -351,9 +351,8 @@ func (g *Gateway) stampBundle(ex *exchange) {
 // fails (for instance because the schema does not allow the action on the
 // resource type) is a deny, so the guard applies.
 func (g *Gateway) applies(ctx context.Context, ex *exchange, res policy.Resource) guard.Apply {
-	pii := g.engine.Decide(ctx, policy.Request{Principal: ex.principal, Action: ActionPIIView, Resource: res, Context: ex.policyCtx})
-	sec := g.engine.Decide(ctx, policy.Request{Principal: ex.principal, Action: ActionSecretRead, Resource: res, Context: ex.policyCtx})
-	return guard.Apply{PII: !pii.Allowed, Secret: !sec.Allowed}
+	ds := g.engine.DecideEach(ctx, policy.Request{Principal: ex.principal, Resource: res, Context: ex.policyCtx}, ActionPIIView, ActionSecretRead)
+	return guard.Apply{PII: !ds[0].Allowed, Secret: !ds[1].Allowed}
 }
 
 // refuse answers err, after recording the request as denied.

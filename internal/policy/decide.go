@@ -141,73 +141,96 @@ var errReservedContext = errors.New(`context key "on_behalf_of" is reserved: del
 // decide evaluates req against the compiled bundle at time now. It never
 // fails: every error becomes a deny recorded in the Decision.
 func (c *Compiled) decide(req Request, now time.Time) Decision {
+	var out [1]Decision
+	c.decideEach(out[:0], req, []string{req.Action}, now)
+	return out[0]
+}
+
+// decideEach appends to dst one decision per action: req with its Action
+// replaced by each of actions in turn. The principal, resource and context
+// are mapped once and shared by every action (they do not depend on it), so
+// asking several questions of one request costs one mapping.
+func (c *Compiled) decideEach(dst []Decision, req Request, actions []string, now time.Time) []Decision {
 	resource := types.NewEntityUID(types.EntityType(req.Resource.Type), types.String(req.Resource.ID))
-	d := Decision{
-		Revision: c.meta.Revision,
-		Digest:   c.meta.Digest,
-		Resource: uidText(resource),
-	}
+	resText := uidText(resource)
 	// Principal(s) first, so that even an early deny names who asked.
 	p := req.Principal
-	if p == nil {
-		d.Action = req.Action
-		d.deny(errors.New("no principal"))
-		return d
-	}
 	var principal, user subject
-	var err error
-	if p.Delegated() {
-		if principal, err = c.agentEntity(p); err == nil {
-			user, err = c.userEntity(p)
+	var perr error
+	switch {
+	case p == nil:
+		perr = errors.New("no principal")
+	case p.Delegated():
+		if principal, perr = c.agentEntity(p); perr == nil {
+			user, perr = c.userEntity(p)
 		}
-	} else {
-		principal, err = c.principalEntity(p)
+	default:
+		principal, perr = c.principalEntity(p)
 	}
-	if !principal.UID.IsZero() {
-		d.Principal = uidText(principal.UID)
+	// The resource entity and the context are built on first use, in the
+	// order the checks have always run.
+	var (
+		resEntity types.Entity
+		base      types.RecordMap
+		shared    error
+		built     bool
+	)
+	for _, action := range actions {
+		d := Decision{Revision: c.meta.Revision, Digest: c.meta.Digest, Resource: resText}
+		if !principal.UID.IsZero() {
+			d.Principal = uidText(principal.UID)
+		}
+		if !user.UID.IsZero() {
+			d.OnBehalfOf = uidText(user.UID)
+		}
+		if perr != nil {
+			d.Action = action
+			d.deny(perr)
+			dst = append(dst, d)
+			continue
+		}
+		act, ok := c.actions[action]
+		if !ok {
+			d.Action = action
+			d.deny(fmt.Errorf("unknown action %q: not in the schema (or not requestable)", action))
+			dst = append(dst, d)
+			continue
+		}
+		d.Action = act.text
+		if !slices.Contains(act.resources, resource.Type) {
+			d.deny(fmt.Errorf("resource type %q is not valid for %s", req.Resource.Type, d.Action))
+			dst = append(dst, d)
+			continue
+		}
+		if !built {
+			built = true
+			var err error
+			if resEntity, err = c.resourceEntity(resource, req.Resource.Attributes); err != nil {
+				shared = fmt.Errorf("resource attributes: %w", err)
+			} else if base, err = c.baseContext(req.Context, p, now); err != nil {
+				shared = fmt.Errorf("context: %w", err)
+			}
+		}
+		if shared != nil {
+			d.deny(shared)
+			dst = append(dst, d)
+			continue
+		}
+		c.judge(&d, act, p, principal, user, resEntity, base)
+		dst = append(dst, d)
 	}
-	if !user.UID.IsZero() {
-		d.OnBehalfOf = uidText(user.UID)
-	}
-	if err != nil {
-		d.Action = req.Action
-		d.deny(err)
-		return d
-	}
+	return dst
+}
 
-	act, ok := c.actions[req.Action]
-	if !ok {
-		d.Action = req.Action
-		d.deny(fmt.Errorf("unknown action %q: not in the schema (or not requestable)", req.Action))
-		return d
-	}
-	d.Action = act.text
-
-	// Resource.
-	if !slices.Contains(act.resources, resource.Type) {
-		d.deny(fmt.Errorf("resource type %q is not valid for %s", req.Resource.Type, d.Action))
-		return d
-	}
-	resEntity, err := c.resourceEntity(resource, req.Resource.Attributes)
-	if err != nil {
-		d.deny(fmt.Errorf("resource attributes: %w", err))
-		return d
-	}
-
-	// Context.
-	base, err := c.baseContext(req.Context, p, now)
-	if err != nil {
-		d.deny(fmt.Errorf("context: %w", err))
-		return d
-	}
-
+// judge runs the evaluation pass(es) of one action into d.
+func (c *Compiled) judge(d *Decision, act *actionIndex, p *identity.Principal, principal, user subject, resEntity types.Entity, base types.RecordMap) {
 	if !p.Delegated() {
 		ev := c.evaluate(act, principal, resEntity, types.NewRecord(base), types.Entity{}, d.Principal)
 		d.Evaluations = []Evaluation{ev}
 		d.Allowed = ev.Allowed
 		d.Errors = ev.Errors
 		d.Reasons = ev.decisive()
-		return d
+		return
 	}
 
 	// Delegated: the agent with the user in context, then the user alone.
@@ -228,7 +251,6 @@ func (c *Compiled) decide(req Request, now time.Time) Decision {
 			d.Reasons = appendReasons(d.Reasons, ev.decisive())
 		}
 	}
-	return d
 }
 
 // decisive returns the reasons that decided this pass: for an allow, the

@@ -149,6 +149,35 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	return d
 }
 
+// DecideEach answers several actions about one request: req with its
+// Action replaced by each of actions, in order, all from the same bundle
+// (a hot swap cannot split them). It is Decide for each action, except
+// that the principal, the resource and the context are mapped once: the
+// gateway asks its guard questions (pii:view, secret:read on the same
+// resource) this way. Every decision gets its own ID.
+func (e *Engine) DecideEach(ctx context.Context, req Request, actions ...string) []Decision {
+	c := e.current.Load()
+	out := make([]Decision, 0, len(actions))
+	switch {
+	case c == nil:
+		for _, a := range actions {
+			out = append(out, Decision{Action: a, Resource: req.Resource.UID(), Errors: []string{ErrNoBundle.Error()}})
+		}
+	case ctx.Err() != nil:
+		for _, a := range actions {
+			d := Decision{Revision: c.meta.Revision, Digest: c.meta.Digest, Action: a, Resource: req.Resource.UID()}
+			d.deny(ctx.Err())
+			out = append(out, d)
+		}
+	default:
+		out = c.decideEach(out, req, actions, e.clock())
+	}
+	for i := range out {
+		out[i].ID = rand.Text()
+	}
+	return out
+}
+
 func describe(m Meta) string {
 	switch {
 	case m.Revision != "" && m.Digest != "":
