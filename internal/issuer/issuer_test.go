@@ -325,8 +325,8 @@ func TestTokenExchange(t *testing.T) {
 		}
 		t.Run("subject token must verify", func(t *testing.T) {
 			for name, subj := range map[string]string{
-				"garbage":     "not-a-token",
-				"expired":     e.userToken("bob", time.Second, nil, nil),
+				"garbage": "not-a-token",
+				"expired": e.userToken("bob", time.Second, nil, nil),
 				"wrong issuer": func() string {
 					tok, _ := e.idp.Mint(t.Context(), tokenClaims("https://evil.example", "bob"))
 					return tok
@@ -384,13 +384,13 @@ func TestIntrospectAndRevoke(t *testing.T) {
 			t.Fatalf("revoke: %d", code)
 		}
 		inactiveCases := map[string]string{
-			"unknown":                     "wrt_unknown",
-			"malformed":                   "a.b.c",
-			"garbage":                     "%%%",
-			"foreign":                     foreign,
-			"revoked":                     revoked,
-			"another client's refresh":    rt, // asked by agent-2
-			"tampered":                    at[:len(at)-2] + "AA",
+			"unknown":                  "wrt_unknown",
+			"malformed":                "a.b.c",
+			"garbage":                  "%%%",
+			"foreign":                  foreign,
+			"revoked":                  revoked,
+			"another client's refresh": rt, // asked by agent-2
+			"tampered":                 at[:len(at)-2] + "AA",
 		}
 		for name, tok := range inactiveCases {
 			if m := e.introspect("agent-2", s2, tok); len(m) != 1 || m["active"] != false {
