@@ -251,7 +251,7 @@ func TestErrors(t *testing.T) {
 		{"unknown key", minimal + "listen:\n  dta: 0.0.0.0:8080\n",
 			nil, nil, `warden.yaml:17:3: listen.dta: unknown key (want one of data, admin, insecure_admin_public)`},
 		{"unknown top-level key", minimal + "upstream: x\n",
-			nil, nil, `warden.yaml:16:1: upstream: unknown key (want one of listen, limits, issuers, policy, store, audit, guards, trusted_proxies, upstreams, routes, models)`},
+			nil, nil, `warden.yaml:16:1: upstream: unknown key (want one of listen, limits, issuers, policy, store, audit, guards, trusted_proxies, upstreams, routes, models, token_issuer)`},
 		{"duplicate key", minimal + "store: sqlite:other.db\n",
 			nil, nil, `warden.yaml:16:1: duplicate key "store" (first at line 9)`},
 		{"wrong type", minimal + "limits:\n  max_body_bytes: [1]\n",
