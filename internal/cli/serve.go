@@ -123,19 +123,8 @@ func runServe(ctx context.Context, stdio IO, f serveFlags) error {
 		}
 	} else {
 		var err error
-		cfg, err = config.Load(f.config)
-		if err != nil {
-			var list *config.ErrorList
-			if errors.As(err, &list) {
-				for _, e := range list.Errors {
-					fmt.Fprintln(stdio.Stderr, e.Error())
-				}
-				if list.Omitted > 0 {
-					fmt.Fprintf(stdio.Stderr, "(and %d more)\n", list.Omitted)
-				}
-				return silentExit(exitUsage)
-			}
-			return usageErrorf("%w", err)
+		if cfg, err = loadConfig(stdio, f.config); err != nil {
+			return err
 		}
 	}
 
@@ -178,6 +167,26 @@ func runServe(ctx context.Context, stdio IO, f serveFlags) error {
 		}
 	}
 	return srv.serve(ctx, stdio, dataLn, adminLn, demo, f.shutdownTimeout)
+}
+
+// loadConfig loads a configuration file; its errors go to stderr, one per
+// line with file:line:col, and exit 2.
+func loadConfig(stdio IO, path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		var list *config.ErrorList
+		if errors.As(err, &list) {
+			for _, e := range list.Errors {
+				fmt.Fprintln(stdio.Stderr, e.Error())
+			}
+			if list.Omitted > 0 {
+				fmt.Fprintf(stdio.Stderr, "(and %d more)\n", list.Omitted)
+			}
+			return nil, silentExit(exitUsage)
+		}
+		return nil, usageErrorf("%w", err)
+	}
+	return cfg, nil
 }
 
 // loopbackAddr reports whether a host:port address listens on loopback only.
