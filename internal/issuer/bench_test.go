@@ -26,14 +26,18 @@ func benchPost(b *testing.B, e *env, id, secret string, f url.Values) map[string
 	return m
 }
 
+// benchBackends are the stores the benchmarks run on (PostgreSQL is
+// skipped without WARDEN_TEST_POSTGRES_URL).
+var benchBackends = []struct {
+	name string
+	new  func(testing.TB) *storetest.Backend
+}{{"sqlite", storetest.NewSQLite}, {"postgres", storetest.NewPostgres}}
+
 // BenchmarkClientCredentials is the throughput of client_credentials
 // issuance through the real HTTP endpoint: client lookup and secret check,
 // signing (ES256) and the audit record, on SQLite and on PostgreSQL.
 func BenchmarkClientCredentials(b *testing.B) {
-	for _, kind := range []struct {
-		name string
-		new  func(testing.TB) *storetest.Backend
-	}{{"sqlite", storetest.NewSQLite}, {"postgres", storetest.NewPostgres}} {
+	for _, kind := range benchBackends {
 		b.Run(kind.name, func(b *testing.B) {
 			e := newEnv(b, kind.new(b))
 			secret := e.addClient("agent-1", agentScopes, ccGrants...)
@@ -52,10 +56,7 @@ func BenchmarkClientCredentials(b *testing.B) {
 // rotating the token (compare-and-set on the old token, insert of the new
 // one, a new access token), on SQLite and on PostgreSQL.
 func BenchmarkRefreshRotation(b *testing.B) {
-	for _, kind := range []struct {
-		name string
-		new  func(testing.TB) *storetest.Backend
-	}{{"sqlite", storetest.NewSQLite}, {"postgres", storetest.NewPostgres}} {
+	for _, kind := range benchBackends {
 		b.Run(kind.name, func(b *testing.B) {
 			e := newEnv(b, kind.new(b))
 			secret := e.addClient("agent-1", agentScopes, issuer.GrantClientCredentials, issuer.GrantRefreshToken)

@@ -93,15 +93,8 @@ func (iss *Issuer) introspectRefresh(ctx context.Context, client *store.Client, 
 func (iss *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	rec := audit.Record{Phase: audit.PhaseDecision, Method: r.Method, Path: RevokePath, Route: "oauth2-revoke", ClientIP: r.RemoteAddr, Action: ActionRevoke}
-	err := iss.revoke(ctx, r, &rec)
-	if err != nil {
-		oe := asError(err)
-		rec.Decision, rec.ErrorCode = audit.Deny, oe.Code
-		if oe.Err != nil {
-			rec.Errors = append(rec.Errors, oe.Err.Error())
-		}
-		iss.record(ctx, rec)
-		writeError(w, oe)
+	if err := iss.revoke(ctx, r, &rec); err != nil {
+		iss.refuse(ctx, w, rec, err)
 		return
 	}
 	rec.Decision = audit.Allow

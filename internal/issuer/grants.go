@@ -72,19 +72,24 @@ func (iss *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	rec := audit.Record{Phase: audit.PhaseDecision, Method: r.Method, Path: TokenPath, Route: "oauth2-token", ClientIP: r.RemoteAddr, Action: defaultTokenAction}
 	resp, err := iss.token(ctx, r, &rec)
 	if err != nil {
-		oe := asError(err)
-		rec.Decision, rec.ErrorCode = audit.Deny, oe.Code
-		if oe.Err != nil {
-			rec.Errors = append(rec.Errors, oe.Err.Error())
-		}
-		iss.record(ctx, rec)
-		if oe.Status >= 500 {
-			iss.log.Error("issuer: token request failed", "err", err)
-		}
-		writeError(w, oe)
+		iss.refuse(ctx, w, rec, err)
 		return
 	}
 	writeJSON(w, resp)
+}
+
+// refuse records a refused request and answers with its OAuth error.
+func (iss *Issuer) refuse(ctx context.Context, w http.ResponseWriter, rec audit.Record, err error) {
+	oe := asError(err)
+	rec.Decision, rec.ErrorCode = audit.Deny, oe.Code
+	if oe.Err != nil {
+		rec.Errors = append(rec.Errors, oe.Err.Error())
+	}
+	iss.record(ctx, rec)
+	if oe.Status >= 500 {
+		iss.log.Error("issuer: request failed", "path", rec.Path, "err", err)
+	}
+	writeError(w, oe)
 }
 
 func (iss *Issuer) token(ctx context.Context, r *http.Request, rec *audit.Record) (*tokenResponse, error) {
@@ -176,16 +181,24 @@ func (iss *Issuer) clientCredentials(c *store.Client, f *form) (*grant, error) {
 	if err := iss.requireGrant(c, GrantClientCredentials); err != nil {
 		return nil, err
 	}
-	scopes, err := requestedScopes(f, c.Scopes)
-	if err != nil {
-		return nil, err
-	}
-	allowed := iss.allowedAudiences(c)
-	aud, err := requestedAudiences(f, allowed, allowed)
+	scopes, aud, err := iss.narrow(f, c, c.Scopes)
 	if err != nil {
 		return nil, err
 	}
 	return &grant{client: c, subject: c.ID, scopes: scopes, aud: aud}, nil
+}
+
+// narrow returns the requested scopes (within allowedScopes) and audiences
+// (within the client's), or all of them when none are requested.
+func (iss *Issuer) narrow(f *form, c *store.Client, allowedScopes []string) (scopes, aud []string, err error) {
+	if scopes, err = requestedScopes(f, allowedScopes); err != nil {
+		return nil, nil, err
+	}
+	allowed := iss.allowedAudiences(c)
+	if aud, err = requestedAudiences(f, allowed, allowed); err != nil {
+		return nil, nil, err
+	}
+	return scopes, aud, nil
 }
 
 func (iss *Issuer) refreshGrant(ctx context.Context, c *store.Client, f *form) (*grant, error) {
@@ -301,12 +314,7 @@ func (iss *Issuer) exchangeGrant(ctx context.Context, c *store.Client, f *form, 
 
 	// Never widened: the scopes are the subject's that the client may hold,
 	// the audiences the client's.
-	scopes, err := requestedScopes(f, intersect(subj.Scopes, c.Scopes))
-	if err != nil {
-		return nil, err
-	}
-	allowed := iss.allowedAudiences(c)
-	aud, err := requestedAudiences(f, allowed, allowed)
+	scopes, aud, err := iss.narrow(f, c, intersect(subj.Scopes, c.Scopes))
 	if err != nil {
 		return nil, err
 	}
