@@ -220,7 +220,7 @@ func (iss *Issuer) metadata() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer: metadata: %w", err)
 	}
-	return b, nil
+	return append(b, '\n'), nil
 }
 
 func (iss *Issuer) serveMetadata(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +63,7 @@ type env struct {
 	audit    *audit.Log
 	iss      *issuer.Issuer
 	srv      *httptest.Server
+	handler  atomic.Pointer[http.Handler] // what srv serves: the issuer, or a gateway in front of it
 	url      string
 	idp      *token.Signer
 	kek      []byte
@@ -124,11 +126,16 @@ func newEnv(t testing.TB, b *storetest.Backend) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.iss.Close() })
-	e.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: e.iss, ReadHeaderTimeout: 5 * time.Second}}
+	e.serve(e.iss)
+	e.srv = &httptest.Server{Listener: ln, Config: &http.Server{ReadHeaderTimeout: 5 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*e.handler.Load()).ServeHTTP(w, r) })}}
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	return e
 }
+
+// serve makes the server serve h.
+func (e *env) serve(h http.Handler) { e.handler.Store(&h) }
 
 // addClient registers a client and returns its secret.
 func (e *env) addClient(id string, scopes []string, grants ...string) string {
