@@ -395,7 +395,7 @@ Stop with Ctrl-C: requests in flight are drained and the audit log is flushed.
 // issuerBanner is the banner's part about the token issuer.
 func (d *demoEnv) issuerBanner(base string) string {
 	return strings.TrimSuffix(fmt.Sprintf(`  # Warden issues tokens too (docs/issuer.md). The demo client %[2]s (an evaluator agent; secret shown once):
-  export CLIENT_SECRET=%[3]s
+  CLIENT_SECRET=%[3]s
   # client_credentials: the agent's own token, then a call with it
   AGENT=$(curl -s -u %[2]s:$CLIENT_SECRET -d grant_type=client_credentials -d scope=trace:read %[1]s/oauth2/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   curl -s %[1]s/api/traces/t-1 -H 'X-Tenant: acme' -H "Authorization: Bearer $AGENT"

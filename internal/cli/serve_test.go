@@ -390,7 +390,10 @@ func TestServeDemo(t *testing.T) {
 
 	// The token issuer: a real OAuth client library obtains a token for
 	// the demo agent and calls a route through the gateway with it.
-	secret := tokens["CLIENT_SECRET"]
+	var secret string
+	if m := regexp.MustCompile(`(?m)^  CLIENT_SECRET=(\S+)$`).FindStringSubmatch(banner); m != nil {
+		secret = m[1]
+	}
 	if !strings.HasPrefix(secret, issuer.SecretPrefix) {
 		t.Fatalf("banner lacks the demo client's secret:\n%s", banner)
 	}
