@@ -69,7 +69,7 @@ type grant struct {
 
 func (iss *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	rec := audit.Record{Phase: audit.PhaseDecision, Method: r.Method, Path: TokenPath, Route: "oauth2-token", ClientIP: r.RemoteAddr, Action: defaultTokenAction}
+	rec := audit.Record{Phase: audit.PhaseDecision, Method: r.Method, Path: TokenPath, Route: "oauth2-token", ClientIP: peerIP(r.RemoteAddr), Action: defaultTokenAction}
 	resp, err := iss.token(ctx, r, &rec)
 	if err != nil {
 		iss.refuse(ctx, w, rec, err)

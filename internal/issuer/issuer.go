@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -340,6 +341,14 @@ func (iss *Issuer) authenticate(ctx context.Context, f *form) (*store.Client, er
 		return nil, fail(fmt.Errorf("client %q: unknown or wrong secret", f.clientID))
 	}
 	return c, nil
+}
+
+// peerIP is the caller's address without the port, as the gateway records it.
+func peerIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
 }
 
 // record appends an audit record for an issuer decision. It reports false

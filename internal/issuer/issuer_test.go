@@ -577,3 +577,24 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+// TestAuditFailClosed: refused requests are recorded, and no token is handed
+// out when the audit log cannot take its record.
+func TestAuditFailClosed(t *testing.T) {
+	e := newEnv(t, storetest.NewSQLite(t))
+	secret := e.addClient("agent-1", agentScopes, ccGrants...)
+	code, _, m := e.post(issuer.TokenPath, "agent-1", "wrong", form("grant_type", "client_credentials"))
+	wantError(t, code, m, 401, "invalid_client")
+	recs := e.auditRecords("token:issue")
+	if len(recs) != 1 || recs[0].Decision != "deny" || recs[0].ErrorCode != "invalid_client" || recs[0].ClientID != "agent-1" || recs[0].ClientIP != "127.0.0.1" {
+		t.Fatalf("audit of a refused request: %+v", recs)
+	}
+	if err := e.audit.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	code, _, m = e.post(issuer.TokenPath, "agent-1", secret, form("grant_type", "client_credentials"))
+	wantError(t, code, m, 503, "temporarily_unavailable")
+	if _, ok := m["access_token"]; ok {
+		t.Fatal("a token was handed out without its audit record")
+	}
+}
