@@ -11,6 +11,7 @@ import (
 
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/issuer"
+	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/store"
 )
 
@@ -43,6 +44,7 @@ var grantNames = map[string]string{
 
 type clientsAddFlags struct {
 	config    string
+	jwks      string
 	name      string
 	scopes    []string
 	audiences []string
@@ -64,6 +66,11 @@ refresh_token (its tokens come with a rotating refresh token) and
 token-exchange (it may act for users whose tokens it exchanges);
 --audience the audiences it may request (default: token_issuer.audiences).
 
+With --jwks FILE the client has no secret: it authenticates with
+private_key_jwt (RFC 7523), a JWT signed by one of those keys with iss and sub
+its client ID, aud the issuer URL or the endpoint, a jti used once and an exp at
+most 5 minutes ahead. Private keys in FILE are refused.
+
 SECURITY CONSIDERATIONS
   The secret is a bearer credential: whoever holds it obtains tokens as the
   client. Store it in a secret manager, never in a repository.`,
@@ -77,6 +84,7 @@ SECURITY CONSIDERATIONS
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "the configuration file (its store and token_issuer are used; required)")
 	fl.StringVar(&f.name, "name", "", "a description of the client")
+	fl.StringVar(&f.jwks, "jwks", "", "the client's public keys (JWK Set, JWK or PEM file): it authenticates with private_key_jwt assertions instead of a secret")
 	fl.StringArrayVar(&f.scopes, "scope", nil, "a scope the client may be granted (repeatable)")
 	fl.StringArrayVar(&f.audiences, "audience", nil, "an audience the client may request (repeatable; default token_issuer.audiences)")
 	fl.StringArrayVar(&f.grants, "grant", nil, "a grant type: client_credentials, refresh_token, token-exchange (repeatable; default client_credentials)")
@@ -135,20 +143,47 @@ func runClientsAdd(ctx context.Context, stdio IO, id string, f clientsAddFlags) 
 		return err
 	}
 	defer st.Close()
-	secret, hash, err := issuer.NewSecret(issuer.SecretPrefix)
-	if err != nil {
-		return invalidErrorf("clients add: %w", err)
+	var secret string
+	if f.jwks != "" {
+		if c.JWKS, err = clientKeys(f.jwks); err != nil {
+			return err
+		}
+	} else {
+		if secret, c.SecretHash, err = issuer.NewSecret(issuer.SecretPrefix); err != nil {
+			return invalidErrorf("clients add: %w", err)
+		}
 	}
-	c.SecretHash = hash
 	if err := st.Issuer().AddClient(ctx, c); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return invalidErrorf("clients add: client %q already exists (remove it first to issue a new secret)", id)
 		}
 		return invalidErrorf("clients add: %w", err)
 	}
+	if secret == "" {
+		fmt.Fprintf(stdio.Stdout, "client_id:     %s\nauth:          private_key_jwt\n", id)
+		return nil
+	}
 	fmt.Fprintf(stdio.Stdout, "client_id:     %s\nclient_secret: %s\n", id, secret)
 	fmt.Fprintln(stdio.Stderr, "The secret is shown only now; Warden keeps only its hash.")
 	return nil
+}
+
+// clientKeys reads a client's public keys and returns them as a JWK Set.
+func clientKeys(path string) ([]byte, error) {
+	keys, err := jwk.LoadFile(path)
+	if err != nil {
+		return nil, usageErrorf("clients add: --jwks: %w", err)
+	}
+	for _, k := range keys {
+		if k.IsPrivate() {
+			return nil, usageErrorf("clients add: --jwks %s holds a private key or secret: give the client's public keys only", path)
+		}
+	}
+	b, err := (&jwk.Set{Keys: keys}).MarshalJSON()
+	if err != nil {
+		return nil, invalidErrorf("clients add: %w", err)
+	}
+	return b, nil
 }
 
 func newClientsListCmd(stdio IO) *cobra.Command {
@@ -169,13 +204,17 @@ func newClientsListCmd(stdio IO) *cobra.Command {
 				return invalidErrorf("clients list: %w", err)
 			}
 			tw := tabwriter.NewWriter(stdio.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLIENT_ID\tGRANTS\tSCOPES\tAUDIENCES\tCREATED\tNAME")
+			fmt.Fprintln(tw, "CLIENT_ID\tAUTH\tGRANTS\tSCOPES\tAUDIENCES\tCREATED\tNAME")
 			for _, c := range cs {
 				grants := make([]string, len(c.GrantTypes))
 				for i, g := range c.GrantTypes {
 					grants[i] = strings.TrimPrefix(g, "urn:ietf:params:oauth:grant-type:")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, dash(strings.Join(grants, ",")), dash(strings.Join(c.Scopes, " ")),
+				auth := "secret"
+				if len(c.JWKS) > 0 {
+					auth = "private_key_jwt"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, auth, dash(strings.Join(grants, ",")), dash(strings.Join(c.Scopes, " ")),
 					dash(strings.Join(c.Audiences, " ")), c.Created.UTC().Format("2006-01-02T15:04:05Z"), c.Name)
 			}
 			return tw.Flush()

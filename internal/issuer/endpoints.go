@@ -195,7 +195,7 @@ func (iss *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 
 // metadata is the RFC 8414 / OpenID Connect discovery document.
 func (iss *Issuer) metadata() ([]byte, error) {
-	auth := []string{"client_secret_basic", "client_secret_post"}
+	auth := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	grants := []string{GrantClientCredentials, GrantRefreshToken}
 	if iss.cfg.Verifier != nil {
 		grants = append(grants, GrantTokenExchange)
@@ -212,9 +212,12 @@ func (iss *Issuer) metadata() ([]byte, error) {
 		"revocation_endpoint_auth_methods_supported":    auth,
 		// No authorization endpoint: Warden issues tokens to clients and by
 		// exchange, never through a browser.
-		"response_types_supported":              []string{},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{iss.cfg.Keys.cfg.Algorithm},
+		"response_types_supported":                                 []string{},
+		"subject_types_supported":                                  []string{"public"},
+		"id_token_signing_alg_values_supported":                    []string{iss.cfg.Keys.cfg.Algorithm},
+		"token_endpoint_auth_signing_alg_values_supported":         assertionAlgs,
+		"introspection_endpoint_auth_signing_alg_values_supported": assertionAlgs,
+		"revocation_endpoint_auth_signing_alg_values_supported":    assertionAlgs,
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {

@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -27,10 +28,18 @@ func repeatable(name string) bool { return name == "audience" || name == "resour
 // form is a parsed request body of an OAuth endpoint.
 type form struct {
 	values url.Values
-	// client credentials from the Authorization header (Basic) or the body.
+	// client credentials from the Authorization header (Basic) or the body,
+	// or a private_key_jwt assertion (RFC 7523).
 	clientID, clientSecret string
+	assertion              string
 	basic                  bool
 }
+
+// AssertionType is the client_assertion_type of private_key_jwt.
+const AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// maxAssertionBytes bounds a client assertion.
+const maxAssertionBytes = 8 << 10
 
 func (f *form) get(name string) string { return f.values.Get(name) }
 
@@ -119,7 +128,51 @@ func parseBody(body string, authz []string) (*form, error) {
 	if !f.basic {
 		f.clientID, f.clientSecret = vals.Get("client_id"), vals.Get("client_secret")
 	}
+	if vals.Has("client_assertion") || vals.Has("client_assertion_type") {
+		switch {
+		case f.basic || f.clientSecret != "":
+			return nil, badRequest("use one client authentication method, not two")
+		case vals.Get("client_assertion_type") != AssertionType:
+			return nil, badRequest("client_assertion_type must be " + AssertionType)
+		case !vals.Has("client_assertion"):
+			return nil, badRequest("client_assertion is required")
+		case len(vals.Get("client_assertion")) > maxAssertionBytes:
+			return nil, badRequest("client_assertion is too long")
+		}
+		f.assertion = vals.Get("client_assertion")
+		sub, err := assertionSubject(f.assertion)
+		if err != nil {
+			return nil, &Error{Status: http.StatusUnauthorized, Code: ErrCodeInvalidClient, Description: "malformed client assertion", Err: err}
+		}
+		if f.clientID != "" && f.clientID != sub {
+			return nil, badRequest("client_id differs from the assertion's subject")
+		}
+		f.clientID = sub
+	}
 	return f, nil
+}
+
+// assertionSubject reads the (not yet verified) "sub" of a client
+// assertion: it only selects whose keys verify it.
+func assertionSubject(jwt string) (string, error) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return "", errors.New("not a compact JWS")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", errors.New("payload is not base64url")
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", errors.New("payload is not a JSON object")
+	}
+	if claims.Sub == "" || !utf8.ValidString(claims.Sub) {
+		return "", errors.New("no sub")
+	}
+	return claims.Sub, nil
 }
 
 // decodeBasic decodes HTTP Basic credentials whose user and password are

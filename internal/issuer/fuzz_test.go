@@ -25,6 +25,9 @@ func FuzzParseBody(f *testing.F) {
 		{"x", "Bearer abc"},
 		{"", "Basic !!!"},
 		{";;&&==", "Basic " + base64.StdEncoding.EncodeToString([]byte(":"))},
+		{"client_assertion_type=" + AssertionType + "&client_assertion=eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhZ2VudCJ9.c2ln", ""},
+		{"client_assertion_type=" + AssertionType + "&client_assertion=a.e30.b&client_id=x", ""},
+		{"client_assertion=a.bm90IGpzb24.c", basic},
 	} {
 		f.Add(s.body, s.authz)
 	}
@@ -51,7 +54,11 @@ func FuzzParseBody(f *testing.F) {
 				}
 			}
 		}
-		if fm.basic {
+		if fm.assertion != "" {
+			if fm.basic || fm.clientSecret != "" || fm.clientID == "" || fm.values.Get("client_assertion_type") != AssertionType {
+				t.Fatalf("assertion accepted with id %q, basic %v", fm.clientID, fm.basic)
+			}
+		} else if fm.basic {
 			if !strings.HasPrefix(strings.ToLower(authz), "basic") || fm.clientID == "" || fm.values.Has("client_secret") {
 				t.Fatalf("Basic credentials accepted from %q: id %q", authz, fm.clientID)
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/authn"
+	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
 )
@@ -332,6 +333,15 @@ func (iss *Issuer) authenticate(ctx context.Context, f *form) (*store.Client, er
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, serverError(err)
 	}
+	if f.assertion != "" {
+		if c == nil || len(c.JWKS) == 0 {
+			return nil, fail(fmt.Errorf("client %q: unknown or without keys", f.clientID))
+		}
+		if err := iss.checkAssertion(ctx, c, f.assertion); err != nil {
+			return nil, fail(err)
+		}
+		return c, nil
+	}
 	want := iss.dummyHash
 	if c != nil {
 		want = c.SecretHash
@@ -341,6 +351,60 @@ func (iss *Issuer) authenticate(ctx context.Context, f *form) (*store.Client, er
 		return nil, fail(fmt.Errorf("client %q: unknown or wrong secret", f.clientID))
 	}
 	return c, nil
+}
+
+// maxAssertionLife bounds how far in the future a client assertion may
+// expire: the replay table keeps each jti that long.
+const maxAssertionLife = 5 * time.Minute
+
+// assertionAlgs are the algorithms a client assertion may use: asymmetric
+// only (a shared secret would be a client secret by another name).
+var assertionAlgs = []string{"ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+
+// checkAssertion verifies a private_key_jwt assertion (RFC 7523 §3): signed
+// by one of the client's keys, iss = sub = the client, aud this issuer or
+// one of its endpoints, exp at most maxAssertionLife ahead, and a jti not
+// used before by this client.
+func (iss *Issuer) checkAssertion(ctx context.Context, c *store.Client, assertion string) error {
+	set, err := jwk.ParseSet(c.JWKS)
+	if err != nil {
+		return fmt.Errorf("client %q keys: %w", c.ID, err)
+	}
+	v, err := authn.New(ctx, authn.Config{
+		Issuers: []authn.IssuerConfig{{
+			Issuer:         c.ID,
+			Audiences:      []string{iss.base, iss.base + TokenPath, iss.base + IntrospectPath, iss.base + RevokePath},
+			Algorithms:     assertionAlgs,
+			Keys:           set.Keys,
+			RequiredClaims: []string{"jti", "sub"},
+			Leeway:         30 * time.Second,
+		}},
+		MaxTokenBytes: maxAssertionBytes,
+		CacheSize:     -1,
+		Clock:         iss.cfg.Clock,
+	})
+	if err != nil {
+		return fmt.Errorf("client %q keys: %w", c.ID, err)
+	}
+	defer v.Close()
+	p, err := v.Verify(ctx, assertion)
+	if err != nil {
+		return fmt.Errorf("client assertion: %w", err)
+	}
+	now := iss.cfg.Clock()
+	switch {
+	case p.Subject != c.ID:
+		return errors.New("client assertion: sub is not the client")
+	case p.Expiry.Sub(now) > maxAssertionLife:
+		return fmt.Errorf("client assertion: expires more than %s ahead", maxAssertionLife)
+	}
+	if err := iss.cfg.Store.UseAssertion(ctx, c.ID, p.TokenID, p.Expiry.Add(time.Minute)); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return errors.New("client assertion replayed")
+		}
+		return err
+	}
+	return nil
 }
 
 // peerIP is the caller's address without the port, as the gateway records it.

@@ -16,7 +16,10 @@ import (
 
 	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/issuer"
+	"github.com/wardenhq/warden/internal/jwk"
+	"github.com/wardenhq/warden/internal/store"
 	"github.com/wardenhq/warden/internal/store/storetest"
+	"github.com/wardenhq/warden/internal/token"
 )
 
 var (
@@ -597,4 +600,76 @@ func TestAuditFailClosed(t *testing.T) {
 	if _, ok := m["access_token"]; ok {
 		t.Fatal("a token was handed out without its audit record")
 	}
+}
+
+// TestPrivateKeyJWT: a client registered with public keys authenticates
+// with a signed assertion (RFC 7523), once per jti.
+func TestPrivateKeyJWT(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, b *storetest.Backend) {
+		e := newEnv(t, b)
+		key, err := jwk.Generate("ES256", "agent-key-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := key.Public()
+		set, _ := (&jwk.Set{Keys: []*jwk.Key{pub}}).MarshalJSON()
+		if err := e.st.Issuer().AddClient(t.Context(), store.Client{ID: "keyed", JWKS: set, Scopes: agentScopes, GrantTypes: ccGrants, Created: e.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		signer, err := token.NewSigner(token.SignerConfig{Key: key, Clock: e.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertion := func(iss, sub, aud string, ttl time.Duration) string {
+			tok, err := signer.Mint(t.Context(), token.Claims{Issuer: iss, Subject: sub, Audience: []string{aud}, TTL: ttl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		req := func(a string, extra ...string) (int, http.Header, map[string]any) {
+			return e.post(issuer.TokenPath, "", "", form(append([]string{"grant_type", "client_credentials",
+				"client_assertion_type", issuer.AssertionType, "client_assertion", a}, extra...)...))
+		}
+		good := assertion("keyed", "keyed", e.url+issuer.TokenPath, time.Minute)
+		code, _, m := req(good)
+		if code != 200 {
+			t.Fatalf("private_key_jwt: %d %v", code, m)
+		}
+		if p, err := e.verifier.Verify(t.Context(), m["access_token"].(string)); err != nil || p.ClientID != "keyed" {
+			t.Fatalf("token of a keyed client: %+v, %v", p, err)
+		}
+		code, _, m = req(good)
+		wantError(t, code, m, 401, "invalid_client") // replay
+
+		other, _ := jwk.Generate("ES256", "agent-key-1")
+		otherSigner, _ := token.NewSigner(token.SignerConfig{Key: other, Clock: e.clock.Now})
+		forged, _ := otherSigner.Mint(t.Context(), token.Claims{Issuer: "keyed", Subject: "keyed", Audience: []string{e.url}, TTL: time.Minute})
+		secret := e.addClient("secretive", agentScopes, ccGrants...)
+		for name, tc := range map[string]struct {
+			a     string
+			extra []string
+			want  int
+			code  string
+		}{
+			"another key":            {forged, nil, 401, "invalid_client"},
+			"wrong audience":         {assertion("keyed", "keyed", "https://elsewhere", time.Minute), nil, 401, "invalid_client"},
+			"iss is not the client":  {assertion("someone", "keyed", e.url, time.Minute), nil, 401, "invalid_client"},
+			"lives too long":         {assertion("keyed", "keyed", e.url, time.Hour), nil, 401, "invalid_client"},
+			"client without keys":    {assertion("secretive", "secretive", e.url, time.Minute), nil, 401, "invalid_client"},
+			"garbage":                {"x.y.z", nil, 401, "invalid_client"},
+			"client_id mismatch":     {assertion("keyed", "keyed", e.url, time.Minute), []string{"client_id", "secretive"}, 400, "invalid_request"},
+			"assertion and a secret": {assertion("keyed", "keyed", e.url, time.Minute), []string{"client_secret", secret}, 400, "invalid_request"},
+		} {
+			t.Run(name, func(t *testing.T) {
+				code, _, m := req(tc.a, tc.extra...)
+				wantError(t, code, m, tc.want, tc.code)
+			})
+		}
+		code, _, m = e.post(issuer.TokenPath, "", "", form("grant_type", "client_credentials", "client_assertion_type", "urn:bogus", "client_assertion", good))
+		wantError(t, code, m, 400, "invalid_request")
+		// A keyed client has no secret to guess.
+		code, _, m = e.post(issuer.TokenPath, "keyed", "", form("grant_type", "client_credentials"))
+		wantError(t, code, m, 401, "invalid_client")
+	})
 }

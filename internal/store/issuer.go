@@ -44,6 +44,9 @@ type IssuerStore interface {
 	Client(ctx context.Context, id string) (*Client, error)
 	// Clients lists every client, sorted by ID.
 	Clients(ctx context.Context) ([]Client, error)
+	// UseAssertion records the jti of a client's private_key_jwt assertion
+	// until exp; ErrExists if that client used it before (a replay).
+	UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) error
 	// RemoveClient deletes a client and revokes its refresh families (until
 	// their expiry); ErrNotFound if there is none.
 	RemoveClient(ctx context.Context, id string, now time.Time) error
@@ -96,7 +99,8 @@ type IssuerStore interface {
 type Client struct {
 	ID         string
 	Name       string
-	SecretHash []byte   // 32 bytes
+	SecretHash []byte   // 32 bytes, or empty for a client that authenticates with JWKS
+	JWKS       []byte   // public keys (a JWK Set) for private_key_jwt, or empty
 	Scopes     []string // the scopes it may be granted
 	Audiences  []string // the audiences it may request; empty: the issuer's default
 	GrantTypes []string // e.g. client_credentials, refresh_token, token-exchange URN
@@ -227,15 +231,19 @@ func (s *issuerSQL) inTx(ctx context.Context, what string, fn func(*sql.Tx) erro
 }
 
 func (s *issuerSQL) AddClient(ctx context.Context, c Client) error {
-	if c.ID == "" || len(c.SecretHash) != 32 {
-		return fmt.Errorf("store: add client: empty ID or secret hash not 32 bytes")
+	if c.ID == "" || (len(c.SecretHash) != 32 && (len(c.SecretHash) != 0 || len(c.JWKS) == 0)) {
+		return fmt.Errorf("store: add client: empty ID, or neither a 32-byte secret hash nor keys")
 	}
 	w, err := s.writer()
 	if err != nil {
 		return err
 	}
-	_, err = w.ExecContext(ctx, s.q(`INSERT INTO oauth_clients (id, name, secret_hash, scopes, audiences, grant_types, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`), c.ID, c.Name, c.SecretHash, joinList(c.Scopes), joinList(c.Audiences), joinList(c.GrantTypes), ns(c.Created))
+	hash := c.SecretHash
+	if hash == nil {
+		hash = []byte{}
+	}
+	_, err = w.ExecContext(ctx, s.q(`INSERT INTO oauth_clients (`+clientColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), c.ID, c.Name, hash, joinList(c.Scopes), joinList(c.Audiences), joinList(c.GrantTypes), string(c.JWKS), ns(c.Created))
 	if err != nil {
 		if s.isUnique(err) {
 			return fmt.Errorf("add client %q: %w", c.ID, ErrExists)
@@ -245,14 +253,17 @@ func (s *issuerSQL) AddClient(ctx context.Context, c Client) error {
 	return nil
 }
 
-const clientColumns = "id, name, secret_hash, scopes, audiences, grant_types, created_ns"
+const clientColumns = "id, name, secret_hash, scopes, audiences, grant_types, jwks, created_ns"
 
 func scanClient(sc scanner) (Client, error) {
 	var c Client
-	var scopes, auds, grants string
+	var scopes, auds, grants, jwks string
 	var created int64
-	if err := sc.Scan(&c.ID, &c.Name, &c.SecretHash, &scopes, &auds, &grants, &created); err != nil {
+	if err := sc.Scan(&c.ID, &c.Name, &c.SecretHash, &scopes, &auds, &grants, &jwks, &created); err != nil {
 		return Client{}, err
+	}
+	if jwks != "" {
+		c.JWKS = []byte(jwks)
 	}
 	c.Scopes, c.Audiences, c.GrantTypes, c.Created = splitList(scopes), splitList(auds), splitList(grants), fromNS(created)
 	return c, nil
@@ -326,6 +337,21 @@ func (s *issuerSQL) RemoveClient(ctx context.Context, id string, now time.Time) 
 		}
 		return nil
 	})
+}
+
+func (s *issuerSQL) UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	res, err := w.ExecContext(ctx, s.q("INSERT INTO client_assertions (client_id, jti, expires_ns) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"), clientID, jti, ns(exp))
+	if err != nil {
+		return fmt.Errorf("record client assertion: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("client assertion %q of %q: %w", jti, clientID, ErrExists)
+	}
+	return nil
 }
 
 func (s *issuerSQL) AddRefresh(ctx context.Context, f RefreshFamily, t RefreshToken) error {
@@ -466,6 +492,7 @@ func (s *issuerSQL) PurgeExpired(ctx context.Context, now time.Time) error {
 	return s.inTx(ctx, "purge expired", func(tx *sql.Tx) error {
 		for _, q := range []string{
 			"DELETE FROM revocations WHERE expires_ns <= ?",
+			"DELETE FROM client_assertions WHERE expires_ns <= ?",
 			"DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE expires_ns <= ?)",
 			"DELETE FROM refresh_families WHERE expires_ns <= ?",
 		} {

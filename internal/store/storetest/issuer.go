@@ -47,6 +47,34 @@ func issuerSuite(t *testing.T, newBackend func(testing.TB) *Backend) {
 			!slices.Equal(got.Audiences, c.Audiences) || !slices.Equal(got.GrantTypes, c.GrantTypes) || !got.Created.Equal(now) {
 			t.Fatalf("Client = %+v, want %+v", got, c)
 		}
+		jc := store.Client{ID: "agent-k", JWKS: []byte(`{"keys":[]}`), Created: now}
+		if err := is.AddClient(ctx, jc); err != nil {
+			t.Fatalf("AddClient with keys and no secret: %v", err)
+		}
+		if got, err := is.Client(ctx, "agent-k"); err != nil || string(got.JWKS) != string(jc.JWKS) || len(got.SecretHash) != 0 {
+			t.Fatalf("Client(agent-k) = %+v, %v", got, err)
+		}
+		if err := is.RemoveClient(ctx, "agent-k", now); err != nil {
+			t.Fatal(err)
+		}
+		if err := is.AddClient(ctx, store.Client{ID: "agent-n", Created: now}); err == nil {
+			t.Fatal("AddClient without a secret or keys succeeded")
+		}
+		if err := is.UseAssertion(ctx, "agent-1", "a1", now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := is.UseAssertion(ctx, "agent-1", "a1", now.Add(time.Minute)); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("replayed assertion = %v, want ErrExists", err)
+		}
+		if err := is.UseAssertion(ctx, "agent-0", "a1", now.Add(time.Minute)); err != nil {
+			t.Fatalf("another client's assertion with the same jti: %v", err)
+		}
+		if err := is.PurgeExpired(ctx, now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := is.UseAssertion(ctx, "agent-1", "a1", now.Add(2*time.Hour)); err != nil {
+			t.Fatalf("an expired assertion jti was not purged: %v", err)
+		}
 		list, err := is.Clients(ctx)
 		if err != nil || len(list) != 2 || list[0].ID != "agent-0" || list[1].ID != "agent-1" {
 			t.Fatalf("Clients = %v, %v", list, err)

@@ -4,11 +4,14 @@
 CREATE TABLE oauth_clients (
     id          TEXT    NOT NULL PRIMARY KEY,
     name        TEXT    NOT NULL DEFAULT '',
-    secret_hash BLOB    NOT NULL CHECK (length(secret_hash) = 32),
+    secret_hash BLOB    NOT NULL CHECK (length(secret_hash) IN (0, 32)),
     scopes      TEXT    NOT NULL DEFAULT '',
     audiences   TEXT    NOT NULL DEFAULT '',
     grant_types TEXT    NOT NULL DEFAULT '',
-    created_ns  INTEGER NOT NULL
+    jwks        TEXT    NOT NULL DEFAULT '',  -- public keys for private_key_jwt (a JWK Set)
+    created_ns  INTEGER NOT NULL,
+    -- a client authenticates with a secret or with keys, never neither
+    CHECK (length(secret_hash) = 32 OR jwks <> '')
 );
 
 -- One row per refresh-token family (one login or grant): rotation keeps the
@@ -43,6 +46,16 @@ CREATE TABLE revocations (
     created_ns INTEGER NOT NULL
 );
 CREATE INDEX revocations_expires ON revocations (expires_ns);
+
+-- The jti of every private_key_jwt client assertion until it expires, so
+-- that an assertion is used once (RFC 7523 §3). Its own table: assertion jtis
+-- are chosen by clients and must never collide with revocations.
+CREATE TABLE client_assertions (
+    client_id  TEXT    NOT NULL,
+    jti        TEXT    NOT NULL,
+    expires_ns INTEGER NOT NULL,
+    PRIMARY KEY (client_id, jti)
+);
 
 -- Signing keys: at most one current and one next key; retired keys stay
 -- published until publish_until_ns.
