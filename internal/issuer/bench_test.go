@@ -1,6 +1,7 @@
 package issuer_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -67,6 +68,40 @@ func BenchmarkRefreshRotation(b *testing.B) {
 				rt = benchPost(b, e, "agent-1", secret, form("grant_type", "refresh_token", "refresh_token", rt))["refresh_token"].(string)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rotations/s")
+		})
+	}
+}
+
+// BenchmarkClientCredentialsParallel is the same issuance with 16 clients
+// at once: the audit log commits their records together.
+func BenchmarkClientCredentialsParallel(b *testing.B) {
+	for _, kind := range benchBackends {
+		b.Run(kind.name, func(b *testing.B) {
+			e := newEnv(b, kind.new(b))
+			secret := e.addClient("agent-1", agentScopes, ccGrants...)
+			body := form("grant_type", "client_credentials", "scope", "model:invoke").Encode()
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, _ := http.NewRequest(http.MethodPost, e.url+issuer.TokenPath, strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth("agent-1", secret)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 		})
 	}
 }
