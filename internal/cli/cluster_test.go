@@ -147,7 +147,7 @@ routes:
 	defer st.Close()
 	secret, hash, _ := issuer.NewSecret(issuer.SecretPrefix)
 	if err := st.Issuer().AddClient(t.Context(), store.Client{ID: "eval-runner", SecretHash: hash, Scopes: []string{"trace:read"},
-		GrantTypes: []string{issuer.GrantClientCredentials}, Created: time.Now()}); err != nil {
+		GrantTypes: []string{issuer.GrantClientCredentials, issuer.GrantRefreshToken}, Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -218,6 +218,33 @@ routes:
 		}
 	}
 	t.Logf("revocation reached the nodes after %v", took)
+
+	// A refresh token rotated on node 2 and then reused on node 3 revokes
+	// the family: its access tokens are denied on every node.
+	rt := m["refresh_token"].(string)
+	code, m2 := post(running[1].url, issuer.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	if code != 200 {
+		t.Fatalf("refresh on node 2: %d %v", code, m2)
+	}
+	tok = m2["access_token"].(string)
+	for _, n := range running {
+		if c := call(n); c != 200 {
+			t.Fatalf("node %s: %d for the refreshed token, want 200", n.name, c)
+		}
+	}
+	if code, m3 := post(running[2].url, issuer.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}); code != 400 || m3["error"] != "invalid_grant" {
+		t.Fatalf("reuse on node 3: %d %v, want invalid_grant", code, m3)
+	}
+	start = time.Now()
+	for _, n := range running {
+		for call(n) != http.StatusUnauthorized {
+			if time.Since(start) > time.Second {
+				t.Fatalf("node %s still accepts an access token of a revoked family after 1s", n.name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	t.Logf("family revocation reached every node after %v", time.Since(start))
 
 	cancel()
 	for _, n := range running {

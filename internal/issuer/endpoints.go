@@ -179,7 +179,7 @@ func RevokeFamily(ctx context.Context, st store.IssuerStore, fam *store.RefreshF
 // serveJWKS publishes the next, current and retired public keys.
 func (iss *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: ErrCodeInvalidRequest, Description: "use GET"})
+		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: ErrCodeInvalidRequest, Description: "use GET", allow: "GET, HEAD"})
 		return
 	}
 	keys, _ := iss.cfg.Keys.PublicKeys(r.Context())
@@ -228,7 +228,7 @@ func (iss *Issuer) metadata() ([]byte, error) {
 
 func (iss *Issuer) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: ErrCodeInvalidRequest, Description: "use GET"})
+		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: ErrCodeInvalidRequest, Description: "use GET", allow: "GET, HEAD"})
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

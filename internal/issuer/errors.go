@@ -29,6 +29,8 @@ type Error struct {
 	// basic: the client authenticated with HTTP Basic, so a 401 carries a
 	// WWW-Authenticate challenge (RFC 6749 §5.2).
 	basic bool
+	// allow is the Allow header of a 405.
+	allow string
 }
 
 func (e *Error) Error() string {
@@ -74,6 +76,9 @@ func writeError(w http.ResponseWriter, err error) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
+	if oe.allow != "" {
+		h.Set("Allow", oe.allow)
+	}
 	if oe.Status == http.StatusUnauthorized && oe.basic {
 		h.Set("WWW-Authenticate", `Basic realm="warden", charset="UTF-8"`)
 	}

@@ -51,7 +51,7 @@ func (f *form) get(name string) string { return f.values.Get(name) }
 // body, never both.
 func parseForm(r *http.Request, max int64) (*form, error) {
 	if r.Method != http.MethodPost {
-		return nil, &Error{Status: http.StatusMethodNotAllowed, Code: ErrCodeInvalidRequest, Description: "use POST"}
+		return nil, &Error{Status: http.StatusMethodNotAllowed, Code: ErrCodeInvalidRequest, Description: "use POST", allow: http.MethodPost}
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
