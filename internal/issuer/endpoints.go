@@ -129,11 +129,9 @@ func (iss *Issuer) revoke(ctx context.Context, r *http.Request, rec *audit.Recor
 			rec.Errors = append(rec.Errors, "refresh token of another client: nothing revoked")
 			return nil
 		}
-		until, err := RevokeFamily(ctx, iss.cfg.Store, fam, now, iss.cfg.AccessTokenTTL)
-		if err != nil {
+		if err := iss.revokeFamily(ctx, fam, now); err != nil {
 			return serverError(err)
 		}
-		iss.cfg.Revocations.Add(fam.ID, until)
 		rec.Subject = fam.Subject
 		return nil
 	}
@@ -172,8 +170,13 @@ func RevokeToken(ctx context.Context, st store.IssuerStore, p *authn.Principal, 
 // access token issued from it (accessTTL bounds those). It returns until
 // when the revocation is kept.
 func RevokeFamily(ctx context.Context, st store.IssuerStore, fam *store.RefreshFamily, now time.Time, accessTTL time.Duration) (time.Time, error) {
-	until := fam.Expiry.Add(accessTTL + authn.MaxLeeway)
+	until := familyRevokedUntil(fam, accessTTL)
 	return until, st.RevokeFamily(ctx, fam.ID, now, until)
+}
+
+// familyRevokedUntil is when every access token of fam has expired.
+func familyRevokedUntil(fam *store.RefreshFamily, accessTTL time.Duration) time.Time {
+	return fam.Expiry.Add(accessTTL + authn.MaxLeeway)
 }
 
 // serveJWKS publishes the next, current and retired public keys.

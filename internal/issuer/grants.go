@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
-	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
 	"github.com/wardenhq/warden/internal/token"
@@ -69,7 +68,7 @@ type grant struct {
 
 func (iss *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	rec := audit.Record{Phase: audit.PhaseDecision, Method: r.Method, Path: TokenPath, Route: "oauth2-token", ClientIP: peerIP(r.RemoteAddr), Action: defaultTokenAction}
+	rec := audit.Record{Phase: audit.PhaseDecision, Method: r.Method, Path: TokenPath, Route: "oauth2-token", ClientIP: peerIP(r.RemoteAddr), Action: ActionIssue}
 	resp, err := iss.token(ctx, r, &rec)
 	if err != nil {
 		iss.refuse(ctx, w, rec, err)
@@ -223,7 +222,15 @@ func (iss *Issuer) refreshGrant(ctx context.Context, c *store.Client, f *form) (
 	if !fam.Revoked.IsZero() {
 		return nil, invalidGrant("invalid refresh token", errors.New("refresh family revoked"))
 	}
-	if !now.Before(fam.Expiry) || (t.Used.IsZero() && !now.Before(t.Idle)) {
+	if !t.Used.IsZero() {
+		// Reuse of a spent token, whatever else the request says: the
+		// family is revoked before anything is checked or answered.
+		if err := iss.revokeFamily(ctx, fam, now); err != nil {
+			return nil, serverError(err)
+		}
+		return nil, invalidGrant("invalid refresh token", errors.New("refresh token reused; family revoked"))
+	}
+	if !now.Before(fam.Expiry) || !now.Before(t.Idle) {
 		return nil, invalidGrant("refresh token expired", nil)
 	}
 	scopes, err := requestedScopes(f, t.Scopes)
@@ -352,7 +359,7 @@ func (iss *Issuer) issue(ctx context.Context, g *grant, rec *audit.Record) (*tok
 		old := g.old
 		next := store.RefreshToken{Hash: h, Family: fam.ID, Scopes: old.Scopes, Audiences: old.Audiences, Claims: old.Claims,
 			Created: now, Idle: minTime(now.Add(iss.cfg.RefreshIdleTTL), fam.Expiry)}
-		until := fam.Expiry.Add(iss.cfg.AccessTokenTTL)
+		until := familyRevokedUntil(fam, iss.cfg.AccessTokenTTL)
 		if err := iss.cfg.Store.RotateRefresh(ctx, old.Hash, next, now, until); err != nil {
 			if errors.Is(err, store.ErrRefreshReused) {
 				iss.cfg.Revocations.Add(fam.ID, until)
@@ -413,11 +420,19 @@ func (iss *Issuer) issue(ctx context.Context, g *grant, rec *audit.Record) (*tok
 	return resp, nil
 }
 
+// revokeFamily revokes fam in the store and on this node at once.
+func (iss *Issuer) revokeFamily(ctx context.Context, fam *store.RefreshFamily, now time.Time) error {
+	until, err := RevokeFamily(ctx, iss.cfg.Store, fam, now, iss.cfg.AccessTokenTTL)
+	if err != nil {
+		return err
+	}
+	iss.cfg.Revocations.Add(fam.ID, until)
+	return nil
+}
+
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b
 	}
 	return a
 }
-
-var _ authn.Denylist = (*Revocations)(nil)

@@ -23,13 +23,12 @@ import (
 
 // Endpoint paths, relative to the issuer URL.
 const (
-	TokenPath          = "/oauth2/token"
-	IntrospectPath     = "/oauth2/introspect"
-	RevokePath         = "/oauth2/revoke"
-	JWKSPath           = "/.well-known/jwks.json"
-	OpenIDConfigPath   = "/.well-known/openid-configuration"
-	OAuthMetadataPath  = "/.well-known/oauth-authorization-server"
-	defaultTokenAction = "token:issue"
+	TokenPath         = "/oauth2/token"
+	IntrospectPath    = "/oauth2/introspect"
+	RevokePath        = "/oauth2/revoke"
+	JWKSPath          = "/.well-known/jwks.json"
+	OpenIDConfigPath  = "/.well-known/openid-configuration"
+	OAuthMetadataPath = "/.well-known/oauth-authorization-server"
 )
 
 // Grant types.
@@ -48,6 +47,7 @@ const (
 // Actions the issuer asks the policy engine about and records in the audit
 // log.
 const (
+	ActionIssue    = "token:issue" // client_credentials
 	ActionExchange = "token:exchange"
 	ActionRefresh  = "token:refresh"
 	ActionRevoke   = "token:revoke"

@@ -197,7 +197,8 @@ func TestRefresh(t *testing.T) {
 		rt3 := third["refresh_token"].(string)
 
 		t.Run("reuse revokes the family", func(t *testing.T) {
-			code, _, m := e.post(issuer.TokenPath, "agent-1", secret, form("grant_type", "refresh_token", "refresh_token", rt1))
+			// Even with a scope that would be refused: reuse is judged first.
+			code, _, m := e.post(issuer.TokenPath, "agent-1", secret, form("grant_type", "refresh_token", "refresh_token", rt1, "scope", "admin"))
 			wantError(t, code, m, 400, "invalid_grant")
 			code, _, m = e.post(issuer.TokenPath, "agent-1", secret, form("grant_type", "refresh_token", "refresh_token", rt3))
 			wantError(t, code, m, 400, "invalid_grant")
@@ -588,7 +589,7 @@ func TestAuditFailClosed(t *testing.T) {
 	secret := e.addClient("agent-1", agentScopes, ccGrants...)
 	code, _, m := e.post(issuer.TokenPath, "agent-1", "wrong", form("grant_type", "client_credentials"))
 	wantError(t, code, m, 401, "invalid_client")
-	recs := e.auditRecords("token:issue")
+	recs := e.auditRecords(issuer.ActionIssue)
 	if len(recs) != 1 || recs[0].Decision != "deny" || recs[0].ErrorCode != "invalid_client" || recs[0].ClientID != "agent-1" || recs[0].ClientIP != "127.0.0.1" {
 		t.Fatalf("audit of a refused request: %+v", recs)
 	}

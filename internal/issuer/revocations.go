@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/store"
 )
 
@@ -22,6 +23,8 @@ type Revocations struct {
 	set   atomic.Pointer[map[string]time.Time]
 	mu    sync.Mutex // serializes writers of set
 }
+
+var _ authn.Denylist = (*Revocations)(nil)
 
 // NewRevocations loads the unexpired revocations from st.
 func NewRevocations(ctx context.Context, st store.IssuerStore, clock func() time.Time) (*Revocations, error) {
