@@ -435,7 +435,9 @@ func TestServeDemo(t *testing.T) {
 
 	code, body = do("GET", admin[1]+"/metrics", "", "")
 	if code != 200 || !strings.Contains(body, "warden_policy_bundle_loaded 1\n") || !strings.Contains(body, "# TYPE warden_requests_total counter") ||
-		!strings.Contains(body, "warden_jwks_refresh_failures_total{issuer=") || !strings.Contains(body, "warden_jwks_keys_stale{issuer=") {
+		!strings.Contains(body, "warden_jwks_refresh_failures_total{issuer=") || !strings.Contains(body, "warden_jwks_keys_stale{issuer=") ||
+		!strings.Contains(body, `warden_issuer_tokens_total{grant="client_credentials"} 1`) || !strings.Contains(body, `warden_issuer_tokens_total{grant="token-exchange"} 1`) ||
+		!strings.Contains(body, "warden_issuer_published_keys 2\n") {
 		t.Errorf("/metrics = %d\n%s", code, body)
 	}
 

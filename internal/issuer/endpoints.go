@@ -28,17 +28,17 @@ func (iss *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	f, err := parseForm(r, iss.cfg.MaxFormBytes)
 	if err != nil {
-		writeError(w, err)
+		iss.refuseQuietly(w, err)
 		return
 	}
 	client, err := iss.authenticate(ctx, f)
 	if err != nil {
-		writeError(w, err)
+		iss.refuseQuietly(w, err)
 		return
 	}
 	tok := f.get("token")
 	if tok == "" {
-		writeError(w, badRequest("token is required"))
+		iss.refuseQuietly(w, badRequest("token is required"))
 		return
 	}
 	if strings.HasPrefix(tok, RefreshPrefix) {
@@ -66,6 +66,14 @@ func (iss *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		out["act"] = act
 	}
 	writeJSON(w, out)
+}
+
+// refuseQuietly answers an introspection error; introspection is not
+// audited (it decides nothing), only counted.
+func (iss *Issuer) refuseQuietly(w http.ResponseWriter, err error) {
+	oe := asError(err)
+	iss.ctr.add(&iss.ctr.refused, oe.Code)
+	writeError(w, oe)
 }
 
 func (iss *Issuer) introspectRefresh(ctx context.Context, client *store.Client, tok string) map[string]any {

@@ -80,6 +80,7 @@ func (iss *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 // refuse records a refused request and answers with its OAuth error.
 func (iss *Issuer) refuse(ctx context.Context, w http.ResponseWriter, rec audit.Record, err error) {
 	oe := asError(err)
+	iss.ctr.add(&iss.ctr.refused, oe.Code)
 	rec.Decision, rec.ErrorCode = audit.Deny, oe.Code
 	if oe.Err != nil {
 		rec.Errors = append(rec.Errors, oe.Err.Error())
@@ -121,7 +122,11 @@ func (iss *Issuer) token(ctx context.Context, r *http.Request, rec *audit.Record
 	if err != nil {
 		return nil, err
 	}
-	return iss.issue(ctx, g, rec)
+	resp, err := iss.issue(ctx, g, rec)
+	if err == nil {
+		iss.ctr.add(&iss.ctr.issued, grantName(gt))
+	}
+	return resp, err
 }
 
 func (iss *Issuer) requireGrant(c *store.Client, gt string) error {

@@ -128,6 +128,7 @@ type Issuer struct {
 	// dummyHash is compared against when the client is unknown, so that
 	// unknown and known clients take the same time.
 	dummyHash []byte
+	ctr       counters
 }
 
 // New checks cfg and builds the Issuer.
@@ -295,9 +296,11 @@ func (iss *Issuer) Run(ctx context.Context) {
 // resync reloads revocations and keys; failures keep the last good state.
 func (iss *Issuer) resync(ctx context.Context) {
 	if err := iss.cfg.Revocations.Reload(ctx); err != nil && ctx.Err() == nil {
+		iss.ctr.resyncFailures.Add(1)
 		iss.log.Warn("issuer: reload revocations", "err", err)
 	}
 	if err := iss.cfg.Keys.Reload(ctx); err != nil && ctx.Err() == nil {
+		iss.ctr.resyncFailures.Add(1)
 		iss.log.Warn("issuer: reload keys", "err", err)
 	}
 }

@@ -155,6 +155,10 @@ func TestTokenErrors(t *testing.T) {
 	t.Run("post authentication works", func(t *testing.T) {
 		e.tokenOK("", "", form("grant_type", "client_credentials", "client_id", "agent-1", "client_secret", secret, "scope", "trace:read"))
 	})
+	st := e.iss.Stats()
+	if st.Issued["client_credentials"] != 1 || st.Refused["invalid_client"] != 4 || st.Refused["invalid_scope"] != 2 || st.PublishedKeys != 2 {
+		t.Errorf("Stats = %+v", st)
+	}
 }
 
 // TestRefresh: rotation on every use, scope only narrows, reuse revokes the
