@@ -167,8 +167,14 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	ownIssuer := cfg.OwnIssuerConfig(nil)
+	// Introspection, revocation and actor tokens concern Warden's own
+	// tokens of any audience a client may request (a client registered
+	// for "billing" gets tokens for "billing"); iss, typ, signature and
+	// exp are still checked.
+	ownIssuer.InsecureSkipAudience = true
 	own, err := authn.New(ctx, authn.Config{
-		Issuers:   []authn.IssuerConfig{cfg.OwnIssuerConfig(nil)},
+		Issuers:   []authn.IssuerConfig{ownIssuer},
 		Denylist:  cfg.Revocations,
 		Clock:     cfg.Clock,
 		Logger:    cfg.Logger,

@@ -379,6 +379,19 @@ func TestIntrospectAndRevoke(t *testing.T) {
 		if m := e.introspect("agent-2", s2, at); m["active"] != true || m["client_id"] != "agent-1" || m["sub"] != "agent-1" || m["jti"] == "" {
 			t.Fatalf("introspection of an active token: %v", m)
 		}
+		// A token for another audience the client may request is Warden's
+		// too: introspection answers for it.
+		if err := e.st.Issuer().AddClient(t.Context(), store.Client{ID: "billing-agent", SecretHash: issuer.HashSecret("wcs_b"), Audiences: []string{"billing"},
+			GrantTypes: ccGrants, Created: e.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		billing := e.tokenOK("billing-agent", "wcs_b", form("grant_type", "client_credentials"))["access_token"].(string)
+		if m := e.introspect("agent-2", s2, billing); m["active"] != true || fmt.Sprint(m["aud"]) != "[billing]" {
+			t.Fatalf("introspection of a token for another audience: %v", m)
+		}
+		if _, err := e.verifier.Verify(t.Context(), billing); err == nil {
+			t.Fatal("the gateway accepted a token for another audience")
+		}
 		if m := e.introspect("agent-1", s1, rt); m["active"] != true || m["token_type"] != "refresh_token" {
 			t.Fatalf("introspection of an active refresh token by its client: %v", m)
 		}
