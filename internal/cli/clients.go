@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/jwk"
@@ -243,12 +244,13 @@ Access tokens it obtained by client_credentials stay valid until they expire
 		Example: `  warden clients remove support-bot --config warden.yaml`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, err := openIssuerStore(cmd.Context(), stdio, cfgPath)
+			cfg, st, err := openIssuerStore(cmd.Context(), stdio, cfgPath)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if err := st.Issuer().RemoveClient(cmd.Context(), args[0], stdio.Now()); err != nil {
+			grace := cfg.TokenIssuer.AccessTokenTTL + authn.MaxLeeway
+			if err := st.Issuer().RemoveClient(cmd.Context(), args[0], stdio.Now(), grace); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return invalidErrorf("clients remove: no client %q", args[0])
 				}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/examples"
+	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/echo"
 	"github.com/wardenhq/warden/internal/issuer"
@@ -302,7 +303,7 @@ func (d *demoEnv) addClient(ctx context.Context, st store.Store, now time.Time) 
 	if err != nil {
 		return err
 	}
-	if err := st.Issuer().RemoveClient(ctx, demoClient, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := st.Issuer().RemoveClient(ctx, demoClient, now, issuer.DefaultAccessTokenTTL+authn.MaxLeeway); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("demo client: %w", err)
 	}
 	if err := st.Issuer().AddClient(ctx, store.Client{

@@ -48,8 +48,9 @@ type IssuerStore interface {
 	// until exp; ErrExists if that client used it before (a replay).
 	UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) error
 	// RemoveClient deletes a client and revokes its refresh families (until
-	// their expiry); ErrNotFound if there is none.
-	RemoveClient(ctx context.Context, id string, now time.Time) error
+	// their expiry plus grace, which covers the access tokens issued from
+	// them); ErrNotFound if there is none.
+	RemoveClient(ctx context.Context, id string, now time.Time, grace time.Duration) error
 
 	// AddRefresh stores the first token of a new family.
 	AddRefresh(ctx context.Context, f RefreshFamily, t RefreshToken) error
@@ -300,7 +301,7 @@ func (s *issuerSQL) Clients(ctx context.Context) ([]Client, error) {
 	return out, nil
 }
 
-func (s *issuerSQL) RemoveClient(ctx context.Context, id string, now time.Time) error {
+func (s *issuerSQL) RemoveClient(ctx context.Context, id string, now time.Time, grace time.Duration) error {
 	return s.inTx(ctx, "remove client", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q("DELETE FROM oauth_clients WHERE id = ?"), id)
 		if err != nil {
@@ -331,7 +332,7 @@ func (s *issuerSQL) RemoveClient(ctx context.Context, id string, now time.Time) 
 			return fmt.Errorf("remove client: %w", err)
 		}
 		for _, f := range fams {
-			if err := s.revokeFamilyTx(ctx, tx, f.id, now, fromNS(f.exp)); err != nil {
+			if err := s.revokeFamilyTx(ctx, tx, f.id, now, fromNS(f.exp).Add(grace)); err != nil {
 				return err
 			}
 		}

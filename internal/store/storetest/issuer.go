@@ -54,7 +54,7 @@ func issuerSuite(t *testing.T, newBackend func(testing.TB) *Backend) {
 		if got, err := is.Client(ctx, "agent-k"); err != nil || string(got.JWKS) != string(jc.JWKS) || len(got.SecretHash) != 0 {
 			t.Fatalf("Client(agent-k) = %+v, %v", got, err)
 		}
-		if err := is.RemoveClient(ctx, "agent-k", now); err != nil {
+		if err := is.RemoveClient(ctx, "agent-k", now, 0); err != nil {
 			t.Fatal(err)
 		}
 		if err := is.AddClient(ctx, store.Client{ID: "agent-n", Created: now}); err == nil {
@@ -86,15 +86,18 @@ func issuerSuite(t *testing.T, newBackend func(testing.TB) *Backend) {
 		if err := is.AddRefresh(ctx, fam, store.RefreshToken{Hash: hash("rt-c"), Family: "fam-c", Created: now, Idle: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := is.RemoveClient(ctx, "agent-1", now); err != nil {
+		if err := is.RemoveClient(ctx, "agent-1", now, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if err := is.RemoveClient(ctx, "agent-1", now); !errors.Is(err, store.ErrNotFound) {
+		if err := is.RemoveClient(ctx, "agent-1", now, time.Minute); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("second RemoveClient = %v, want ErrNotFound", err)
 		}
 		_, f, err := is.Refresh(ctx, hash("rt-c"))
 		if err != nil || f.Revoked.IsZero() {
 			t.Fatalf("the removed client's family is not revoked: %+v, %v", f, err)
+		}
+		if revs, err := is.Revocations(ctx, now); err != nil || len(revs) != 1 || revs[0].ID != "fam-c" || !revs[0].Expiry.Equal(fam.Expiry.Add(time.Minute)) {
+			t.Fatalf("revocation of the removed client's family: %+v, %v", revs, err)
 		}
 	})
 
