@@ -283,20 +283,26 @@ func (s *issuerSQL) Client(ctx context.Context, id string) (*Client, error) {
 
 func (s *issuerSQL) Clients(ctx context.Context) ([]Client, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT "+clientColumns+" FROM oauth_clients ORDER BY id")
+	return collect(rows, err, "list clients", scanClient)
+}
+
+// collect scans every row of a query (whose error is err) with scan;
+// errors are wrapped with what.
+func collect[T any](rows *sql.Rows, err error, what string, scan func(scanner) (T, error)) ([]T, error) {
 	if err != nil {
-		return nil, fmt.Errorf("list clients: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []Client
+	var out []T
 	for rows.Next() {
-		c, err := scanClient(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list clients: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		out = append(out, c)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list clients: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }
@@ -310,26 +316,17 @@ func (s *issuerSQL) RemoveClient(ctx context.Context, id string, now time.Time, 
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return fmt.Errorf("client %q: %w", id, ErrNotFound)
 		}
-		rows, err := tx.QueryContext(ctx, s.q("SELECT id, expires_ns FROM refresh_families WHERE client_id = ? AND revoked_ns = 0 AND expires_ns > ?"), id, ns(now))
-		if err != nil {
-			return fmt.Errorf("remove client: %w", err)
-		}
 		type fam struct {
 			id  string
 			exp int64
 		}
-		var fams []fam
-		for rows.Next() {
+		rows, err := tx.QueryContext(ctx, s.q("SELECT id, expires_ns FROM refresh_families WHERE client_id = ? AND revoked_ns = 0 AND expires_ns > ?"), id, ns(now))
+		fams, err := collect(rows, err, "remove client", func(sc scanner) (fam, error) {
 			var f fam
-			if err := rows.Scan(&f.id, &f.exp); err != nil {
-				rows.Close()
-				return fmt.Errorf("remove client: %w", err)
-			}
-			fams = append(fams, f)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("remove client: %w", err)
+			return f, sc.Scan(&f.id, &f.exp)
+		})
+		if err != nil {
+			return err
 		}
 		for _, f := range fams {
 			if err := s.revokeFamilyTx(ctx, tx, f.id, now, fromNS(f.exp).Add(grace)); err != nil {
@@ -469,24 +466,13 @@ func (s *issuerSQL) Revoke(ctx context.Context, r Revocation) error {
 
 func (s *issuerSQL) Revocations(ctx context.Context, now time.Time) ([]Revocation, error) {
 	rows, err := s.r.QueryContext(ctx, s.q("SELECT id, kind, expires_ns, created_ns FROM revocations WHERE expires_ns > ?"), ns(now))
-	if err != nil {
-		return nil, fmt.Errorf("read revocations: %w", err)
-	}
-	defer rows.Close()
-	var out []Revocation
-	for rows.Next() {
+	return collect(rows, err, "read revocations", func(sc scanner) (Revocation, error) {
 		var r Revocation
 		var exp, created int64
-		if err := rows.Scan(&r.ID, &r.Kind, &exp, &created); err != nil {
-			return nil, fmt.Errorf("read revocations: %w", err)
-		}
+		err := sc.Scan(&r.ID, &r.Kind, &exp, &created)
 		r.Expiry, r.Created = fromNS(exp), fromNS(created)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read revocations: %w", err)
-	}
-	return out, nil
+		return r, err
+	})
 }
 
 func (s *issuerSQL) PurgeExpired(ctx context.Context, now time.Time) error {
@@ -516,24 +502,13 @@ const keyColumns = "kid, alg, state, private_enc, public_jwk, created_ns, retire
 
 func (s *issuerSQL) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT "+keyColumns+" FROM signing_keys ORDER BY created_ns DESC, kid")
-	if err != nil {
-		return nil, fmt.Errorf("read signing keys: %w", err)
-	}
-	defer rows.Close()
-	var out []SigningKey
-	for rows.Next() {
+	return collect(rows, err, "read signing keys", func(sc scanner) (SigningKey, error) {
 		var k SigningKey
 		var created, retired, until int64
-		if err := rows.Scan(&k.KID, &k.Alg, &k.State, &k.Private, &k.Public, &created, &retired, &until); err != nil {
-			return nil, fmt.Errorf("read signing keys: %w", err)
-		}
+		err := sc.Scan(&k.KID, &k.Alg, &k.State, &k.Private, &k.Public, &created, &retired, &until)
 		k.Created, k.Retired, k.PublishUntil = fromNS(created), fromNS(retired), fromNS(until)
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read signing keys: %w", err)
-	}
-	return out, nil
+		return k, err
+	})
 }
 
 func (s *issuerSQL) insertKey(ctx context.Context, tx *sql.Tx, k SigningKey) error {
