@@ -34,7 +34,7 @@ func exampleInputs(t *testing.T) (envMap, files) {
 	t.Helper()
 	_, issuerJWKS := publicJWKS(t, "EdDSA", "warden-1")
 	_, bundleJWKS := publicJWKS(t, "EdDSA", "bundle-1")
-	return envMap{"OPENAI_API_KEY": openAIKey}, files{
+	return envMap{"OPENAI_API_KEY": openAIKey, "WARDEN_KEY_ENCRYPTION_KEY": testKEK}, files{
 		"/etc/warden/keys/jwks.json":                issuerJWKS,
 		"/etc/warden/keys/bundle-signing.jwks.json": bundleJWKS,
 		"/run/secrets/traces-api-key":               []byte(tracesKey + "\n"),
@@ -73,6 +73,14 @@ func TestExampleConfigMapping(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantLimits, cfg.Limits); diff != "" {
 		t.Errorf("Limits (-want +got):\n%s", diff)
+	}
+	wantIssuer := &TokenIssuer{
+		URL: "https://warden.example.com", Audiences: []string{"warden"}, KEK: []byte("0123456789abcdef0123456789abcdef"),
+		Algorithm: "ES256", AccessTokenTTL: 10 * time.Minute, RefreshTokenTTL: 720 * time.Hour, RefreshIdleTTL: 12 * time.Hour,
+		ResyncInterval: 10 * time.Second,
+	}
+	if diff := cmp.Diff(wantIssuer, cfg.TokenIssuer); diff != "" {
+		t.Errorf("TokenIssuer (-want +got):\n%s", diff)
 	}
 
 	wantAuthn := authn.Config{
