@@ -416,7 +416,7 @@ func (s *server) serve(ctx context.Context, stdio IO, dataLn, adminLn net.Listen
 	s.logger.Info("serving",
 		"data", dataLn.Addr().String(), "admin", adminLn.Addr().String(),
 		"node", s.node, "store", store.Describe(s.cfg.Store),
-		"routes", len(s.cfg.Routes), "bundle", s.loader.Status().Source)
+		"routes", len(s.cfg.Routes), "bundle", s.loader.Status().Source, "token_issuer", s.issuerURL())
 	if demo != nil {
 		demo.waitLoaded(ctx, s.engine, 10*time.Second)
 		if err := demo.printBanner(ctx, stdio.Stdout, dataLn.Addr().String(), adminLn.Addr().String()); err != nil {
@@ -456,6 +456,14 @@ func (s *server) serve(ctx context.Context, stdio IO, dataLn, adminLn net.Listen
 	}
 	s.logger.Info("stopped")
 	return nil
+}
+
+// issuerURL is the token issuer's URL for the log, "" without one.
+func (s *server) issuerURL() string {
+	if s.cfg.TokenIssuer == nil {
+		return ""
+	}
+	return s.cfg.TokenIssuer.URL
 }
 
 func serveOn(srv *http.Server, ln net.Listener, name string) error {

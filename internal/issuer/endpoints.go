@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +101,8 @@ func (iss *Issuer) introspectRefresh(ctx context.Context, client *store.Client, 
 // its family and, through their "sid", every access token issued from it.
 func (iss *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	rec := audit.Record{Phase: audit.PhaseDecision, Method: r.Method, Path: RevokePath, Route: "oauth2-revoke", ClientIP: peerIP(r.RemoteAddr), Action: ActionRevoke}
+	rec := audit.Record{RequestID: rand.Text(), Phase: audit.PhaseDecision, Method: r.Method, Path: RevokePath, Route: "oauth2-revoke", ClientIP: peerIP(r.RemoteAddr), Action: ActionRevoke}
+	w.Header().Set("X-Request-Id", rec.RequestID)
 	if err := iss.revoke(ctx, r, &rec); err != nil {
 		iss.refuse(ctx, w, rec, err)
 		return

@@ -431,9 +431,6 @@ func (iss *Issuer) record(ctx context.Context, rec audit.Record) bool {
 		return true
 	}
 	rec.Time = iss.cfg.Clock()
-	if rec.RequestID == "" {
-		rec.RequestID = rand.Text()
-	}
 	if err := iss.cfg.Audit.Append(ctx, rec); err != nil {
 		iss.log.Error("issuer: audit record refused", "err", err, "action", rec.Action)
 		return iss.cfg.AuditFailOpen

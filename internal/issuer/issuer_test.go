@@ -607,7 +607,7 @@ func TestAuditFailClosed(t *testing.T) {
 	code, _, m := e.post(issuer.TokenPath, "agent-1", "wrong", form("grant_type", "client_credentials"))
 	wantError(t, code, m, 401, "invalid_client")
 	recs := e.auditRecords(issuer.ActionIssue)
-	if len(recs) != 1 || recs[0].Decision != "deny" || recs[0].ErrorCode != "invalid_client" || recs[0].ClientID != "agent-1" || recs[0].ClientIP != "127.0.0.1" {
+	if len(recs) != 1 || recs[0].Decision != "deny" || recs[0].RequestID == "" || recs[0].ErrorCode != "invalid_client" || recs[0].ClientID != "agent-1" || recs[0].ClientIP != "127.0.0.1" {
 		t.Fatalf("audit of a refused request: %+v", recs)
 	}
 	if err := e.audit.Close(t.Context()); err != nil {
