@@ -80,6 +80,12 @@ type IssuerConfig struct {
 	// tests and same-host sidecars. HMAC ("oct") keys in a fetched set are
 	// ignored: a secret is never taken from the network.
 	JWKSURL string
+	// KeySource supplies keys from inside the process: Warden's own token
+	// issuer hands its published signing keys (current, next and retired)
+	// to the gateway's verifier this way. It is called at New, every
+	// MaxRefresh, and on an unknown kid (at most once per
+	// UnknownKidCooldown). An error keeps the last good keys.
+	KeySource func(ctx context.Context) ([]*jwk.Key, error)
 
 	// MinRefresh, MaxRefresh, MaxStale and UnknownKidCooldown bound key
 	// refreshes; zero means DefaultMinRefresh, DefaultMaxRefresh,
@@ -106,7 +112,9 @@ type IssuerConfig struct {
 	InsecureSkipAudience bool
 }
 
-// Denylist reports revoked token IDs ("jti"). It must be safe for
+// Denylist reports revoked token IDs ("jti") and sessions ("sid": Warden's
+// issuer puts a refresh-token family's ID there, so that revoking the family
+// revokes every access token issued from it). It must be safe for
 // concurrent use and fast: it is consulted on every Verify, cached or not.
 // A token without a jti cannot be revoked individually; issuers that rely
 // on revocation should list "jti" in RequiredClaims.
@@ -285,8 +293,11 @@ func (v *Verifier) newIssuer(ic *IssuerConfig, n int, client *http.Client, log *
 	if ic.JWKSURL != "" {
 		sources++
 	}
+	if ic.KeySource != nil {
+		sources++
+	}
 	if sources != 1 {
-		return nil, errors.New("set exactly one key source: Keys, JWKSFile or JWKSURL")
+		return nil, errors.New("set exactly one key source: Keys, JWKSFile, JWKSURL or KeySource")
 	}
 	switch {
 	case len(ic.Keys) > 0:
@@ -306,6 +317,8 @@ func (v *Verifier) newIssuer(ic *IssuerConfig, n int, client *http.Client, log *
 		ks.current.Store(set)
 	case ic.JWKSFile != "":
 		ks.src = &fileSource{path: ic.JWKSFile}
+	case ic.KeySource != nil:
+		ks.src = funcSource{name: "in-process keys of " + ic.Issuer, fn: ic.KeySource}
 	default:
 		u, err := fetch.ParseURL(ic.JWKSURL)
 		if err != nil {
@@ -430,8 +443,14 @@ func (v *Verifier) fromCache(e *cacheEntry, now time.Time) (*Principal, bool, *V
 }
 
 func (v *Verifier) checkDenylist(p *Principal) *VerifyError {
-	if v.deny != nil && p.TokenID != "" && v.deny.Revoked(p.TokenID) {
+	if v.deny == nil {
+		return nil
+	}
+	if p.TokenID != "" && v.deny.Revoked(p.TokenID) {
 		return fail(ReasonRevoked, "token %s has been revoked", quote(p.TokenID))
+	}
+	if sid, ok := p.Claims["sid"].(string); ok && sid != "" && v.deny.Revoked(sid) {
+		return fail(ReasonRevoked, "session %s of token %s has been revoked", quote(sid), quote(p.TokenID))
 	}
 	return nil
 }

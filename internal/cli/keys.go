@@ -25,7 +25,7 @@ const (
 func newKeysCmd(stdio IO) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Generate signing keys and their public JWKS",
+		Short: "Generate signing keys and their public JWKS; rotate the token issuer's key",
 		Long: `Generate the keys Warden signs tokens with and the public JWK Set that
 verifiers use to check them.`,
 		Example: `  warden keys generate --out ./keys`,
@@ -34,7 +34,7 @@ verifiers use to check them.`,
 		// rather than help with exit 0.
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newKeysGenerateCmd(stdio))
+	cmd.AddCommand(newKeysGenerateCmd(stdio), newKeysRotateCmd(stdio))
 	return cmd
 }
 

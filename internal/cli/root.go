@@ -179,6 +179,7 @@ separate jobs.`,
 		newTokenCmd(stdio),
 		newPolicyCmd(stdio),
 		newAuditCmd(stdio),
+		newClientsCmd(stdio),
 	)
 	return root
 }

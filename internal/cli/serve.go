@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/guard"
+	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
 )
@@ -121,19 +123,8 @@ func runServe(ctx context.Context, stdio IO, f serveFlags) error {
 		}
 	} else {
 		var err error
-		cfg, err = config.Load(f.config)
-		if err != nil {
-			var list *config.ErrorList
-			if errors.As(err, &list) {
-				for _, e := range list.Errors {
-					fmt.Fprintln(stdio.Stderr, e.Error())
-				}
-				if list.Omitted > 0 {
-					fmt.Fprintf(stdio.Stderr, "(and %d more)\n", list.Omitted)
-				}
-				return silentExit(exitUsage)
-			}
-			return usageErrorf("%w", err)
+		if cfg, err = loadConfig(stdio, f.config); err != nil {
+			return err
 		}
 	}
 
@@ -148,12 +139,7 @@ func runServe(ctx context.Context, stdio IO, f serveFlags) error {
 		}
 	}
 
-	srv, err := buildServer(ctx, stdio, cfg, logger)
-	if err != nil {
-		return invalidErrorf("%w", err)
-	}
-	defer srv.closeParts()
-
+	// Listen first: the token issuer's default URL is the data address.
 	dataLn, err := net.Listen("tcp", dataAddr)
 	if err != nil {
 		return invalidErrorf("data listener: %w (use --listen to pick another address)", err)
@@ -163,7 +149,44 @@ func runServe(ctx context.Context, stdio IO, f serveFlags) error {
 		dataLn.Close()
 		return invalidErrorf("admin listener: %w (use --admin-listen to pick another address)", err)
 	}
+	if ti := cfg.TokenIssuer; ti != nil && ti.URL == "" {
+		ti.URL = "http://" + dataLn.Addr().String()
+	}
+	srv, err := buildServer(ctx, stdio, cfg, logger)
+	if err != nil {
+		dataLn.Close()
+		adminLn.Close()
+		return invalidErrorf("%w", err)
+	}
+	defer srv.closeParts()
+	if demo != nil {
+		if err := demo.addClient(ctx, srv.store, stdio.Now()); err != nil {
+			dataLn.Close()
+			adminLn.Close()
+			return invalidErrorf("demo: %w", err)
+		}
+	}
 	return srv.serve(ctx, stdio, dataLn, adminLn, demo, f.shutdownTimeout)
+}
+
+// loadConfig loads a configuration file; its errors go to stderr, one per
+// line with file:line:col, and exit 2.
+func loadConfig(stdio IO, path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		var list *config.ErrorList
+		if errors.As(err, &list) {
+			for _, e := range list.Errors {
+				fmt.Fprintln(stdio.Stderr, e.Error())
+			}
+			if list.Omitted > 0 {
+				fmt.Fprintf(stdio.Stderr, "(and %d more)\n", list.Omitted)
+			}
+			return nil, silentExit(exitUsage)
+		}
+		return nil, usageErrorf("%w", err)
+	}
+	return cfg, nil
 }
 
 // loopbackAddr reports whether a host:port address listens on loopback only.
@@ -189,6 +212,7 @@ type server struct {
 	store    store.Store
 	audit    *audit.Log
 	gateway  *gateway.Gateway
+	issuer   *issuer.Issuer // nil without token_issuer
 	node     string
 	// auditClosed is set (by serve, before closeParts runs in the same
 	// goroutine) once the audit log has been flushed and closed. The audit
@@ -207,11 +231,27 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 		}
 	}()
 
+	if s.store, err = store.Open(ctx, cfg.Store, store.Options{Logger: logger.With("component", "store"), Clock: stdio.Now}); err != nil {
+		return nil, fmt.Errorf("store %s: %w", store.Describe(cfg.Store), err)
+	}
+
 	ac := cfg.Authn
+	ac.Issuers = slices.Clone(ac.Issuers)
 	ac.Clock = stdio.Now
 	ac.Logger = logger.With("component", "authn")
 	if ac.HTTPClient == nil {
 		ac.HTTPClient = stdio.HTTPClient
+	}
+	var ic issuer.Config
+	if ti := cfg.TokenIssuer; ti != nil {
+		// The issuer's keys and revocations come first: the verifier
+		// trusts Warden's tokens through them and asks the revocations
+		// about every token.
+		if ic, err = issuerConfig(ctx, s.store, ti, stdio.Now, logger); err != nil {
+			return nil, err
+		}
+		ac.Issuers = append(ac.Issuers, ic.OwnIssuerConfig(nil))
+		ac.Denylist = ic.Revocations
 	}
 	if s.verifier, err = authn.New(ctx, ac); err != nil {
 		return nil, fmt.Errorf("token verifier: %w", err)
@@ -242,9 +282,6 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 		return nil, fmt.Errorf("guard: %w", err)
 	}
 
-	if s.store, err = store.Open(ctx, cfg.Store, store.Options{Logger: logger.With("component", "store"), Clock: stdio.Now}); err != nil {
-		return nil, fmt.Errorf("store %s: %w", store.Describe(cfg.Store), err)
-	}
 	audc := cfg.Audit
 	audc.Store = s.store
 	audc.Clock = stdio.Now
@@ -259,7 +296,17 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 
+	var issuerHandler http.Handler
+	if cfg.TokenIssuer != nil {
+		ic.Verifier, ic.Engine, ic.Audit, ic.AuditFailOpen = s.verifier, s.engine, s.audit, cfg.AuditFailOpen
+		if s.issuer, err = issuer.New(ctx, ic); err != nil {
+			return nil, fmt.Errorf("token issuer: %w", err)
+		}
+		issuerHandler = s.issuer
+	}
+
 	if s.gateway, err = gateway.New(gateway.Config{
+		Issuer:         issuerHandler,
 		Verifier:       s.verifier,
 		Engine:         s.engine,
 		Guard:          g,
@@ -292,12 +339,33 @@ func (s *server) closeParts() {
 		cancel()
 		s.auditClosed = true
 	}
-	if s.store != nil {
-		_ = s.store.Close()
+	if s.issuer != nil {
+		_ = s.issuer.Close()
 	}
 	if s.verifier != nil {
 		_ = s.verifier.Close()
 	}
+	if s.store != nil {
+		_ = s.store.Close()
+	}
+}
+
+// issuerConfig opens the token issuer's key ring and revocation set and
+// returns its Config without the verifier, engine and audit log.
+func issuerConfig(ctx context.Context, st store.Store, ti *config.TokenIssuer, now func() time.Time, logger *slog.Logger) (issuer.Config, error) {
+	keys, err := issuer.NewKeyRing(ctx, issuer.KeyRingConfig{Store: st.Issuer(), KEK: ti.KEK, Algorithm: ti.Algorithm, MaxTTL: ti.AccessTokenTTL, Clock: now})
+	if err != nil {
+		return issuer.Config{}, fmt.Errorf("token issuer keys: %w", err)
+	}
+	revs, err := issuer.NewRevocations(ctx, st.Issuer(), now)
+	if err != nil {
+		return issuer.Config{}, fmt.Errorf("token issuer revocations: %w", err)
+	}
+	return issuer.Config{
+		Issuer: ti.URL, Audiences: ti.Audiences, Store: st.Issuer(), Keys: keys, Revocations: revs,
+		AccessTokenTTL: ti.AccessTokenTTL, RefreshTokenTTL: ti.RefreshTokenTTL, RefreshIdleTTL: ti.RefreshIdleTTL,
+		ResyncInterval: ti.ResyncInterval, Clock: now, Logger: logger.With("component", "issuer"),
+	}, nil
 }
 
 func (s *server) httpServer(h http.Handler) *http.Server {
@@ -327,6 +395,17 @@ func (s *server) serve(ctx context.Context, stdio IO, dataLn, adminLn net.Listen
 		stopLoader()
 		<-loaderDone
 	}()
+	if s.issuer != nil {
+		issuerDone := make(chan struct{})
+		go func() {
+			defer close(issuerDone)
+			s.issuer.Run(loaderCtx)
+		}()
+		defer func() {
+			stopLoader()
+			<-issuerDone
+		}()
+	}
 
 	data := s.httpServer(s.gateway)
 	admin := s.httpServer(s.adminHandler())
@@ -337,7 +416,7 @@ func (s *server) serve(ctx context.Context, stdio IO, dataLn, adminLn net.Listen
 	s.logger.Info("serving",
 		"data", dataLn.Addr().String(), "admin", adminLn.Addr().String(),
 		"node", s.node, "store", store.Describe(s.cfg.Store),
-		"routes", len(s.cfg.Routes), "bundle", s.loader.Status().Source)
+		"routes", len(s.cfg.Routes), "bundle", s.loader.Status().Source, "token_issuer", s.issuerURL())
 	if demo != nil {
 		demo.waitLoaded(ctx, s.engine, 10*time.Second)
 		if err := demo.printBanner(ctx, stdio.Stdout, dataLn.Addr().String(), adminLn.Addr().String()); err != nil {
@@ -377,6 +456,14 @@ func (s *server) serve(ctx context.Context, stdio IO, dataLn, adminLn net.Listen
 	}
 	s.logger.Info("stopped")
 	return nil
+}
+
+// issuerURL is the token issuer's URL for the log, "" without one.
+func (s *server) issuerURL() string {
+	if s.cfg.TokenIssuer == nil {
+		return ""
+	}
+	return s.cfg.TokenIssuer.URL
 }
 
 func serveOn(srv *http.Server, ln net.Listener, name string) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/policy"
 )
 
@@ -81,6 +83,7 @@ type metricsSnapshot struct {
 	audit   audit.Stats
 	auditOK bool
 	authn   authn.Stats
+	issuer  *issuer.Stats // nil without token_issuer
 }
 
 func (s *server) snapshot() metricsSnapshot {
@@ -94,6 +97,10 @@ func (s *server) snapshot() metricsSnapshot {
 	}
 	if v := s.verifier; v != nil {
 		m.authn = v.Stats()
+	}
+	if s.issuer != nil {
+		st := s.issuer.Stats()
+		m.issuer = &st
 	}
 	return m
 }
@@ -162,6 +169,14 @@ func writeMetrics(w io.Writer, m metricsSnapshot) {
 		mw.sample("warden_jwks_keys_last_refresh_timestamp_seconds", labels("issuer", is.Issuer), unixSeconds(is.LastRefresh.IsZero(), is.LastRefresh.UnixNano()))
 	}
 
+	if is := m.issuer; is != nil {
+		writeCounts(mw, "warden_issuer_tokens_total", "Tokens issued by the token issuer, by grant.", "grant", is.Issued)
+		writeCounts(mw, "warden_issuer_refusals_total", "Refused token, introspection and revocation requests, by OAuth error code.", "error", is.Refused)
+		mw.gauge("warden_issuer_revocations", "Revoked token IDs and refresh families this node holds.", float64(is.Revocations))
+		mw.gauge("warden_issuer_published_keys", "Signing keys in the JWKS (next, current, retired).", float64(is.PublishedKeys))
+		mw.counter("warden_issuer_resync_failures_total", "Failed reloads of revocations or keys from the store.", float64(is.ResyncFailures))
+	}
+
 	if m.auditOK {
 		a := m.audit
 		mw.gauge("warden_audit_queue_depth", "Audit records waiting for the writer.", float64(a.QueueDepth))
@@ -174,6 +189,15 @@ func writeMetrics(w io.Writer, m metricsSnapshot) {
 		mw.gauge("warden_audit_last_seq", "Last committed sequence number of this node's chain.", float64(a.LastSeq))
 		mw.gauge("warden_audit_degraded", "1 while audit commits are failing and being retried.", boolFloat(a.Degraded))
 		mw.gauge("warden_audit_failed", "1 when the audit log has stopped for good.", boolFloat(a.Failed))
+	}
+}
+
+// writeCounts writes a counter family with one label, in label order.
+func writeCounts(mw metricWriter, name, help, label string, counts map[string]uint64) {
+	mw.header(name, "counter", help)
+	keys := slices.Sorted(maps.Keys(counts))
+	for _, k := range keys {
+		mw.sample(name, labels(label, k), float64(counts[k]))
 	}
 }
 

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -16,10 +18,13 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/examples"
+	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/echo"
+	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/policy"
+	"github.com/wardenhq/warden/internal/store"
 	"github.com/wardenhq/warden/internal/token"
 )
 
@@ -35,6 +40,8 @@ const (
 	demoTokenJWKS   = "token-keys.jwks.json"
 	demoBundleJWKS  = "bundle-keys.jwks.json"
 	demoStoreFile   = "warden.db"
+	demoKEKFile     = "key-encryption-key"
+	demoClient      = "eval-runner"
 	demoEchoTimeout = 30 * time.Second
 )
 
@@ -78,6 +85,8 @@ type demoEnv struct {
 	echo       *http.Server
 	tokens     []demoToken
 	logger     *slog.Logger
+	// clientSecret is the demo OAuth client's secret, set by addClient.
+	clientSecret string
 }
 
 type demoToken struct {
@@ -154,6 +163,14 @@ func setupDemo(ctx context.Context, stdio IO, dataDir string, logger *slog.Logge
 			logger.Error("echo upstream stopped", "err", err)
 		}
 	}()
+
+	kek := make([]byte, issuer.KEKBytes)
+	if _, err := rand.Read(kek); err != nil {
+		return nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(d.dataDir, demoKEKFile), []byte(base64.StdEncoding.EncodeToString(kek)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write key-encryption key: %w", err)
+	}
 
 	d.storeURL = "sqlite://" + filepath.ToSlash(filepath.Join(d.dataDir, demoStoreFile))
 	d.configPath = filepath.Join(d.dataDir, demoConfigFile)
@@ -238,6 +255,11 @@ store: %s
 audit:
   node: %s
 
+# Warden as an OAuth token issuer (docs/issuer.md); its URL is the data plane.
+token_issuer:
+  audiences: [%s]
+  key_encryption_key: {file: %s}
+
 upstreams:
   - name: echo
     url: %s
@@ -270,7 +292,28 @@ routes:
         tenant: header:X-Tenant
     upstream: echo
 `, demoIssuer, demoAudience, demoTokenJWKS, demoBundleFile, demoBundleJWKS,
-		strconv.Quote(d.storeURL), demoNode, d.echoURL, demoEchoTimeout)
+		strconv.Quote(d.storeURL), demoNode, demoAudience, demoKEKFile, d.echoURL, demoEchoTimeout)
+}
+
+// addClient registers the demo's OAuth client with a fresh secret (an
+// existing one, from an earlier run in the same data directory, is
+// replaced).
+func (d *demoEnv) addClient(ctx context.Context, st store.Store, now time.Time) error {
+	secret, hash, err := issuer.NewSecret(issuer.SecretPrefix)
+	if err != nil {
+		return err
+	}
+	if err := st.Issuer().RemoveClient(ctx, demoClient, now, issuer.DefaultAccessTokenTTL+authn.MaxLeeway); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("demo client: %w", err)
+	}
+	if err := st.Issuer().AddClient(ctx, store.Client{
+		ID: demoClient, Name: "demo evaluation agent", SecretHash: hash, Scopes: []string{"trace:read", "model:invoke"},
+		GrantTypes: []string{issuer.GrantClientCredentials, issuer.GrantRefreshToken, issuer.GrantTokenExchange}, Created: now,
+	}); err != nil {
+		return fmt.Errorf("demo client: %w", err)
+	}
+	d.clientSecret = secret
+	return nil
 }
 
 // waitLoaded waits until the engine has a bundle, at most timeout.
@@ -335,6 +378,7 @@ Tokens for the reference roles of examples/policy (issuer %s, audience %s, valid
   curl -s %s/api/traces/t-1 -H 'X-Tenant: acme' -H "Authorization: Bearer $OSCAR"
   curl -s -X POST %s/api/indexes/docs/rebuild -H 'X-Tenant: acme' -H "Authorization: Bearer $OSCAR"
 
+%s
   # every decision is in the hash-chained audit log
   warden audit query --store %s
   warden audit verify --store %s
@@ -344,9 +388,23 @@ Stop with Ctrl-C: requests in flight are drained and the audit log is flushed.
 		chat("EVE", "gpt-4o", ""),
 		strings.Replace(chat("EVE", "claude-sonnet", `"stream":true,`), "curl -s", "curl -sN", 1),
 		chat("OSCAR", "gpt-4o", ""),
-		base, base, base, base, base, base, d.storeURL, d.storeURL)
+		base, base, base, base, base, base, d.issuerBanner(base), d.storeURL, d.storeURL)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// issuerBanner is the banner's part about the token issuer.
+func (d *demoEnv) issuerBanner(base string) string {
+	return strings.TrimSuffix(fmt.Sprintf(`  # Warden issues tokens too (docs/issuer.md). The demo client %[2]s (an evaluator agent; secret shown once):
+  CLIENT_SECRET=%[3]s
+  # client_credentials: the agent's own token, then a call with it
+  AGENT=$(curl -s -u %[2]s:$CLIENT_SECRET -d grant_type=client_credentials -d scope=trace:read %[1]s/oauth2/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  curl -s %[1]s/api/traces/t-1 -H 'X-Tenant: acme' -H "Authorization: Bearer $AGENT"
+  # token exchange: the agent acting for eve (the audit record shows both)
+  curl -s -u %[2]s:$CLIENT_SECRET -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d subject_token=$EVE -d subject_token_type=urn:ietf:params:oauth:token-type:access_token %[1]s/oauth2/token
+  curl -s %[1]s/.well-known/openid-configuration
+
+`, base, demoClient, d.clientSecret), "\n")
 }
 
 // close stops the echo upstream. The data directory is kept: it holds the

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,11 +20,14 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2/clientcredentials"
+
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/echo"
 	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
@@ -384,9 +388,56 @@ func TestServeDemo(t *testing.T) {
 		t.Errorf("unrouted = %d %s, want 404", code, body)
 	}
 
+	// The token issuer: a real OAuth client library obtains a token for
+	// the demo agent and calls a route through the gateway with it.
+	var secret string
+	if m := regexp.MustCompile(`(?m)^  CLIENT_SECRET=(\S+)$`).FindStringSubmatch(banner); m != nil {
+		secret = m[1]
+	}
+	if !strings.HasPrefix(secret, issuer.SecretPrefix) {
+		t.Fatalf("banner lacks the demo client's secret:\n%s", banner)
+	}
+	cc := clientcredentials.Config{ClientID: demoClient, ClientSecret: secret, TokenURL: data[1] + issuer.TokenPath, Scopes: []string{"trace:read"}}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, data[1]+"/api/traces/t-1", nil)
+	req.Header.Set("X-Tenant", "acme")
+	resp, err := cc.Client(t.Context()).Do(req)
+	if err != nil {
+		t.Fatalf("oauth2 client: %v", err)
+	}
+	agentBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(agentBody), "[REDACTED:email]") {
+		t.Fatalf("agent trace = %d %s, want 200 redacted", resp.StatusCode, agentBody)
+	}
+	// Token exchange: the agent acting for eve.
+	xf := url.Values{"grant_type": {issuer.GrantTokenExchange}, "subject_token": {tokens["EVE"]}, "subject_token_type": {issuer.TokenTypeAccessToken}}
+	xreq, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, data[1]+issuer.TokenPath, strings.NewReader(xf.Encode()))
+	xreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	xreq.SetBasicAuth(demoClient, secret)
+	xresp, err := client.Do(xreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exch struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(xresp.Body).Decode(&exch)
+	xresp.Body.Close()
+	if xresp.StatusCode != 200 || err != nil || exch.AccessToken == "" {
+		t.Fatalf("token exchange = %d %v", xresp.StatusCode, err)
+	}
+	if code, body = do("GET", data[1]+"/api/traces/t-1", exch.AccessToken, "", "X-Tenant", "acme"); code != 200 {
+		t.Errorf("delegated trace = %d %s, want 200", code, body)
+	}
+	if code, body = do("GET", data[1]+"/.well-known/openid-configuration", "", ""); code != 200 || !strings.Contains(body, `"issuer":"`+data[1]+`"`) {
+		t.Errorf("discovery = %d %s", code, body)
+	}
+
 	code, body = do("GET", admin[1]+"/metrics", "", "")
 	if code != 200 || !strings.Contains(body, "warden_policy_bundle_loaded 1\n") || !strings.Contains(body, "# TYPE warden_requests_total counter") ||
-		!strings.Contains(body, "warden_jwks_refresh_failures_total{issuer=") || !strings.Contains(body, "warden_jwks_keys_stale{issuer=") {
+		!strings.Contains(body, "warden_jwks_refresh_failures_total{issuer=") || !strings.Contains(body, "warden_jwks_keys_stale{issuer=") ||
+		!strings.Contains(body, `warden_issuer_tokens_total{grant="client_credentials"} 1`) || !strings.Contains(body, `warden_issuer_tokens_total{grant="token-exchange"} 1`) ||
+		!strings.Contains(body, "warden_issuer_published_keys 2\n") {
 		t.Errorf("/metrics = %d\n%s", code, body)
 	}
 
@@ -405,7 +456,7 @@ func TestServeDemo(t *testing.T) {
 		t.Errorf("shutdown logs missing:\n%s", logs)
 	}
 	for _, tok := range tokens {
-		if strings.Contains(logs, tok) || strings.Contains(logs, tok[strings.LastIndexByte(tok, '.')+1:]) {
+		if strings.Contains(logs, tok) || strings.Contains(logs, secret) || strings.Contains(logs, tok[strings.LastIndexByte(tok, '.')+1:]) {
 			t.Fatalf("a token reached the logs")
 		}
 	}
@@ -432,6 +483,16 @@ func TestServeDemo(t *testing.T) {
 	}
 	if decisions[audit.Allow] < 4 || decisions[audit.Deny] < 2 {
 		t.Errorf("audit decisions = %v, want >= 4 allow and >= 2 deny", decisions)
+	}
+	var delegated, exchanged bool
+	for _, e := range entries {
+		r := e.Record
+		both := r.Subject == "eve" && slices.Equal(r.Actors, []string{demoClient}) && r.Decision == audit.Allow
+		delegated = delegated || (both && r.Route == "trace-read")
+		exchanged = exchanged || (both && r.Action == issuer.ActionExchange)
+	}
+	if !delegated || !exchanged {
+		t.Errorf("no audit record shows both eve and %s (exchange %v, call %v)", demoClient, exchanged, delegated)
 	}
 	if rep, err := audit.Verify(t.Context(), st, demoNode); err != nil || !rep.OK() {
 		t.Errorf("audit chain does not verify: %v %+v", err, rep)

@@ -36,6 +36,7 @@ verifies; only "warden token verify" tells you whether a token can be trusted.`,
 		newTokenMintCmd(stdio),
 		newTokenDecodeCmd(stdio),
 		newTokenVerifyCmd(stdio),
+		newTokenRevokeCmd(stdio),
 	)
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wardenhq/warden/internal/fetch"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/guard"
+	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/jwk"
 )
 
@@ -43,13 +44,14 @@ type builder struct {
 func (b *builder) build(body ast.Node) *Config {
 	cfg := &Config{secrets: map[string]string{}}
 	top := b.object(body, "", "listen", "limits", "issuers", "policy", "store", "audit", "guards",
-		"trusted_proxies", "upstreams", "routes", "models")
+		"trusted_proxies", "upstreams", "routes", "models", "token_issuer")
 	b.listen(cfg, top.get("listen"))
 	b.limits(cfg, top.get("limits"))
 	b.issuers(cfg, top, top.get("issuers"))
 	b.policy(cfg, top, top.get("policy"))
 	b.store(cfg, top)
 	b.audit(cfg, top.get("audit"))
+	b.tokenIssuer(cfg, top)
 	b.guards(cfg, top.get("guards"))
 	b.proxies(cfg, top.get("trusted_proxies"))
 	b.upstreamList(cfg, top.get("upstreams"))
@@ -621,6 +623,101 @@ func (b *builder) store(cfg *Config, top fields) {
 		return
 	}
 	cfg.Store = s
+}
+
+// tokenIssuer reads token_issuer: Warden as an OAuth token issuer.
+func (b *builder) tokenIssuer(cfg *Config, top fields) {
+	n := top.get("token_issuer")
+	if !top.has("token_issuer") {
+		return
+	}
+	const p = "token_issuer"
+	f := b.object(n, p, "url", "audiences", "key_encryption_key", "algorithm", "access_token_ttl",
+		"refresh_token_ttl", "refresh_idle_ttl", "resync_interval")
+	ti := &TokenIssuer{
+		Algorithm:       issuer.DefaultAlgorithm,
+		AccessTokenTTL:  issuer.DefaultAccessTokenTTL,
+		RefreshTokenTTL: issuer.DefaultRefreshTokenTTL,
+		RefreshIdleTTL:  issuer.DefaultRefreshIdleTTL,
+		ResyncInterval:  issuer.DefaultResyncInterval,
+	}
+	if v := f.get("url"); v != nil {
+		if s, ok := b.str(v, p+".url"); ok {
+			u, err := url.Parse(s)
+			switch {
+			case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "/"):
+				b.errorf(v, p+".url", "%q is not an issuer URL (want https://host[/path], no trailing slash, query or user info)", s)
+			case u.Scheme != "https" && !(u.Scheme == "http" && fetch.IsLoopback(u.Hostname())):
+				b.errorf(v, p+".url", "%q: the issuer URL must be https (http only for a loopback host)", s)
+			default:
+				ti.URL = s
+			}
+		}
+	}
+	if v := f.get("audiences"); v != nil {
+		if auds, ok := b.strs(v, p+".audiences"); ok {
+			if len(auds) == 0 || slices.Contains(auds, "") {
+				b.errorf(v, p+".audiences", "want at least one non-empty audience")
+			}
+			ti.Audiences = auds
+		}
+	} else {
+		b.errorf(f.at("audiences"), p+".audiences", "required: the default audience of the tokens Warden issues (e.g. [warden])")
+	}
+	if v := f.get("key_encryption_key"); v != nil {
+		if val, _, ok := b.secret(v, p+".key_encryption_key"); ok {
+			kek, err := issuer.ParseKEK(val)
+			if err != nil {
+				b.errorf(v, p+".key_encryption_key", "must be 32 random bytes in base64 (e.g. openssl rand -base64 32)")
+			}
+			ti.KEK = kek
+		}
+	} else {
+		b.errorf(f.at("key_encryption_key"), p+".key_encryption_key", "required: {env: NAME} or {file: PATH} holding 32 random bytes in base64; it encrypts the signing keys in the store")
+	}
+	if v := f.get("algorithm"); v != nil {
+		if s, ok := b.str(v, p+".algorithm"); ok {
+			switch s {
+			case "ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256":
+				ti.Algorithm = s
+			default:
+				b.errorf(v, p+".algorithm", "%q: want ES256, ES384, ES512, EdDSA, RS256 or PS256", s)
+			}
+		}
+	}
+	for _, d := range []struct {
+		key string
+		dst *time.Duration
+		hi  time.Duration
+	}{
+		{"access_token_ttl", &ti.AccessTokenTTL, 24 * time.Hour},
+		{"refresh_token_ttl", &ti.RefreshTokenTTL, 365 * 24 * time.Hour},
+		{"refresh_idle_ttl", &ti.RefreshIdleTTL, 365 * 24 * time.Hour},
+		{"resync_interval", &ti.ResyncInterval, time.Hour},
+	} {
+		v := f.get(d.key)
+		if v == nil {
+			continue
+		}
+		if x, ok := b.duration(v, p+"."+d.key, d.hi); ok {
+			if x < time.Second {
+				b.errorf(v, p+"."+d.key, "must be at least 1s (omit it for the default)")
+				continue
+			}
+			*d.dst = x
+		}
+	}
+	if ti.RefreshIdleTTL > ti.RefreshTokenTTL {
+		b.errorf(f.at("refresh_idle_ttl"), p+".refresh_idle_ttl", "%s exceeds token_issuer.refresh_token_ttl %s", ti.RefreshIdleTTL, ti.RefreshTokenTTL)
+	}
+	if ti.URL != "" {
+		for _, is := range cfg.Authn.Issuers {
+			if is.Issuer == ti.URL {
+				b.errorf(f.at("url"), p+".url", "%q is also listed under issuers: Warden trusts its own tokens by itself, remove that entry", ti.URL)
+			}
+		}
+	}
+	cfg.TokenIssuer = ti
 }
 
 func (b *builder) audit(cfg *Config, n ast.Node) {

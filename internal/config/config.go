@@ -95,9 +95,31 @@ type Config struct {
 	Upstreams []gateway.UpstreamSpec
 	Routes    []gateway.RouteSpec
 
+	// TokenIssuer, when not nil, makes Warden an OAuth token issuer on the
+	// data plane (token_issuer). Its KEK is a secret: never log it.
+	TokenIssuer *TokenIssuer
+
 	// secrets describes where each upstream header value came from, for
 	// redacted output: "upstream/Header" -> "env:NAME".
 	secrets map[string]string
+}
+
+// TokenIssuer holds the token_issuer settings.
+type TokenIssuer struct {
+	// URL is the "iss" of issued tokens and the base URL of the endpoints;
+	// "" means http://<the data-plane address>, filled in at start.
+	URL string
+	// Audiences are the default "aud" of issued tokens.
+	Audiences []string
+	// KEK is the 32-byte key-encryption key of the signing keys (secret).
+	KEK []byte
+	// Algorithm signs new keys.
+	Algorithm string
+	// Lifetimes and the store resync interval; defaults filled in.
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	RefreshIdleTTL  time.Duration
+	ResyncInterval  time.Duration
 }
 
 // Listen holds the listener addresses.
@@ -255,6 +277,10 @@ func (c Config) String() string {
 			hs[i] = fmt.Sprintf("%s=[redacted %s]", h, c.secrets[u.Name+"/"+h])
 		}
 		fmt.Fprintf(&b, "upstream: %s %s timeout=%s headers={%s}\n", u.Name, u.URL, u.Timeout, strings.Join(hs, " "))
+	}
+	if ti := c.TokenIssuer; ti != nil {
+		fmt.Fprintf(&b, "token_issuer: url=%q audiences=%v algorithm=%s key_encryption_key=[redacted] access_token_ttl=%s refresh_token_ttl=%s refresh_idle_ttl=%s resync_interval=%s\n",
+			ti.URL, ti.Audiences, ti.Algorithm, ti.AccessTokenTTL, ti.RefreshTokenTTL, ti.RefreshIdleTTL, ti.ResyncInterval)
 	}
 	for _, r := range c.Routes {
 		fmt.Fprintf(&b, "route: %s %s %v %s action=%q resource=%s upstream=%s\n", r.Name, r.Kind, r.Methods, r.Path, r.Action, r.Resource.Type, r.Upstream)

@@ -34,7 +34,7 @@ func exampleInputs(t *testing.T) (envMap, files) {
 	t.Helper()
 	_, issuerJWKS := publicJWKS(t, "EdDSA", "warden-1")
 	_, bundleJWKS := publicJWKS(t, "EdDSA", "bundle-1")
-	return envMap{"OPENAI_API_KEY": openAIKey}, files{
+	return envMap{"OPENAI_API_KEY": openAIKey, "WARDEN_KEY_ENCRYPTION_KEY": testKEK}, files{
 		"/etc/warden/keys/jwks.json":                issuerJWKS,
 		"/etc/warden/keys/bundle-signing.jwks.json": bundleJWKS,
 		"/run/secrets/traces-api-key":               []byte(tracesKey + "\n"),
@@ -73,6 +73,14 @@ func TestExampleConfigMapping(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantLimits, cfg.Limits); diff != "" {
 		t.Errorf("Limits (-want +got):\n%s", diff)
+	}
+	wantIssuer := &TokenIssuer{
+		URL: "https://warden.example.com", Audiences: []string{"warden"}, KEK: []byte("0123456789abcdef0123456789abcdef"),
+		Algorithm: "ES256", AccessTokenTTL: 10 * time.Minute, RefreshTokenTTL: 720 * time.Hour, RefreshIdleTTL: 12 * time.Hour,
+		ResyncInterval: 10 * time.Second,
+	}
+	if diff := cmp.Diff(wantIssuer, cfg.TokenIssuer); diff != "" {
+		t.Errorf("TokenIssuer (-want +got):\n%s", diff)
 	}
 
 	wantAuthn := authn.Config{
@@ -251,7 +259,7 @@ func TestErrors(t *testing.T) {
 		{"unknown key", minimal + "listen:\n  dta: 0.0.0.0:8080\n",
 			nil, nil, `warden.yaml:17:3: listen.dta: unknown key (want one of data, admin, insecure_admin_public)`},
 		{"unknown top-level key", minimal + "upstream: x\n",
-			nil, nil, `warden.yaml:16:1: upstream: unknown key (want one of listen, limits, issuers, policy, store, audit, guards, trusted_proxies, upstreams, routes, models)`},
+			nil, nil, `warden.yaml:16:1: upstream: unknown key (want one of listen, limits, issuers, policy, store, audit, guards, trusted_proxies, upstreams, routes, models, token_issuer)`},
 		{"duplicate key", minimal + "store: sqlite:other.db\n",
 			nil, nil, `warden.yaml:16:1: duplicate key "store" (first at line 9)`},
 		{"wrong type", minimal + "limits:\n  max_body_bytes: [1]\n",

@@ -101,4 +101,7 @@ var documentedKeys = []string{
 	"routes[].name", "routes[].kind", "routes[].methods", "routes[].path", "routes[].action",
 	"routes[].resource.type", "routes[].resource.id", "routes[].resource.attributes", "routes[].upstream",
 	"models.upstream",
+	"token_issuer.url", "token_issuer.audiences", "token_issuer.key_encryption_key", "token_issuer.algorithm",
+	"token_issuer.access_token_ttl", "token_issuer.refresh_token_ttl", "token_issuer.refresh_idle_ttl",
+	"token_issuer.resync_interval",
 }

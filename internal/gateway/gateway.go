@@ -75,6 +75,12 @@ type Config struct {
 	// Guard redacts or blocks PII and secrets in model request bodies and in
 	// JSON and SSE responses. nil means no guards.
 	Guard *guard.Guard
+	// Issuer, if set, serves Warden's OAuth endpoints (issuer.Handles:
+	// /oauth2/token, /oauth2/introspect, /oauth2/revoke and the
+	// /.well-known/ metadata and JWKS) on the data plane, ahead of the
+	// routes and without bearer authentication: those endpoints
+	// authenticate clients themselves. nil serves none of them.
+	Issuer http.Handler
 	// Audit receives one record per request, allowed or denied. nil is only
 	// for tests that say so: nothing is recorded.
 	Audit *audit.Log
@@ -146,6 +152,7 @@ type Config struct {
 type Gateway struct {
 	verifier      *authn.Verifier
 	engine        *policy.Engine
+	issuer        http.Handler
 	guard         *guard.Guard
 	audit         *audit.Log
 	auditFailOpen bool
@@ -197,6 +204,7 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{
 		verifier:      cfg.Verifier,
 		engine:        cfg.Engine,
+		issuer:        cfg.Issuer,
 		guard:         cfg.Guard,
 		audit:         cfg.Audit,
 		auditFailOpen: cfg.AuditFailOpen,

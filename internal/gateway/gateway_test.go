@@ -138,6 +138,8 @@ type fixtureOpts struct {
 	// extraPolicy is added to the reference bundle as
 	// policies/zz-test.cedar.
 	extraPolicy string
+	// issuer is Config.Issuer.
+	issuer http.Handler
 }
 
 // syncBuffer is a log sink safe for concurrent writes.
@@ -232,7 +234,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	f.log = alog
 	gw, err := gateway.New(gateway.Config{
-		Verifier: v, Engine: eng, Guard: gd, Audit: alog, AuditFailOpen: o.failOpen,
+		Verifier: v, Engine: eng, Guard: gd, Audit: alog, AuditFailOpen: o.failOpen, Issuer: o.issuer,
 		Routes: []gateway.RouteSpec{
 			{Name: "chat", Kind: gateway.KindModel, Methods: []string{"POST"}, Path: "/v1/chat/completions", Upstream: "llm"},
 			{Name: "completions", Kind: gateway.KindModel, Methods: []string{"POST"}, Path: "/v1/completions", Upstream: "llm"},

@@ -15,11 +15,13 @@ import (
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/guard"
+	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/policy"
 )
 
 // ServeHTTP serves the data plane: the configured routes and AuthzPath.
 //
+// The issuer's endpoints, when Config.Issuer is set, go to the issuer.
 // For a route: a fresh request id (X-Request-Id on the answer and to the
 // upstream; one sent by the client is ignored), the bearer token verified,
 // the route matched on the escaped path (404 otherwise, never proxied), the
@@ -29,6 +31,12 @@ import (
 // audit record appended (503 audit_unavailable if the log refuses it and
 // AuditFailOpen is false), then the upstream call with the response guards.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.issuer != nil && issuer.Handles(r.URL.Path) {
+		// The issuer audits its own decisions (token issued, exchanged,
+		// revoked) with both identities.
+		g.issuer.ServeHTTP(w, r)
+		return
+	}
 	ex := &exchange{id: newRequestID(), start: g.now(), route: g.noRoute}
 	ex.rec = audit.Record{Time: ex.start, RequestID: ex.id, Phase: audit.PhaseDecision, Method: r.Method, Path: r.URL.EscapedPath()}
 	w.Header().Set("X-Request-Id", ex.id)

@@ -5,10 +5,11 @@
 // Open picks the implementation from the URL, applies the versioned schema
 // migrations embedded in the binary, and refuses a database whose schema is
 // newer than the binary knows. Methods are grouped by concern: Store.Audit
-// returns the audit-record storage used by package audit. Later concerns
-// (refresh-token families, revocations, OAuth clients, signing keys) are added
-// the same way, as another accessor on Store returning a small interface and
-// another numbered migration per dialect.
+// returns the audit-record storage used by package audit; Store.Issuer the
+// token issuer's tables (OAuth clients, refresh-token families, revocations,
+// signing keys; migration 0002), written once with database/sql for both
+// dialects. With PostgreSQL every committed revocation is announced with
+// NOTIFY on channel warden_revocations (IssuerStore.WatchRevocations).
 //
 // The store holds data; it does not judge it. The audit hash chain is computed
 // and verified by package audit; the store only guarantees that appends for a

@@ -2,15 +2,18 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	neturl "net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // pgStore is the shared store for several nodes: a pgx connection pool.
@@ -20,6 +23,9 @@ import (
 type pgStore struct {
 	opt      Options
 	pool     *pgxpool.Pool
+	conn     *pgx.ConnConfig // for the LISTEN connection, outside the pool
+	db       *sql.DB         // database/sql over pool, for the issuer tables
+	issuer   *issuerSQL
 	readOnly bool
 }
 
@@ -47,7 +53,12 @@ func openPostgres(ctx context.Context, url string, opt Options) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 	}
-	s := &pgStore{opt: opt, pool: pool, readOnly: opt.ReadOnly}
+	s := &pgStore{opt: opt, pool: pool, conn: cfg.ConnConfig.Copy(), readOnly: opt.ReadOnly}
+	s.db = stdlib.OpenDBFromPool(pool)
+	s.issuer = &issuerSQL{r: s.db, postgres: true, watch: s.watchRevocations}
+	if !opt.ReadOnly {
+		s.issuer.w = s.db
+	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
@@ -109,9 +120,50 @@ func (s *pgStore) migrate(ctx context.Context, all []migration, opt Options) err
 	return nil
 }
 
-func (s *pgStore) Driver() string    { return DriverPostgres }
-func (s *pgStore) Audit() AuditStore { return pgAudit{s} }
-func (s *pgStore) Close() error      { s.pool.Close(); return nil }
+func (s *pgStore) Driver() string      { return DriverPostgres }
+func (s *pgStore) Audit() AuditStore   { return pgAudit{s} }
+func (s *pgStore) Issuer() IssuerStore { return s.issuer }
+func (s *pgStore) Close() error {
+	err := s.db.Close()
+	s.pool.Close()
+	return err
+}
+
+// revocationChannel is the NOTIFY channel of migration 0002's trigger.
+const revocationChannel = "warden_revocations"
+
+// watchRevocations listens on its own connection (not one of the pool's)
+// and calls fn for every notification until ctx is done. A lost connection
+// is an error: the caller reconnects after a resync.
+func (s *pgStore) watchRevocations(ctx context.Context, fn func(kind, id string)) error {
+	conn, err := pgx.ConnectConfig(ctx, s.conn.Copy())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("listen for revocations: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+revocationChannel); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("listen for revocations: %w", err)
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("listen for revocations: %w", err)
+		}
+		kind, id, ok := strings.Cut(n.Payload, ":")
+		if ok {
+			fn(kind, id)
+		}
+	}
+}
 
 func (s *pgStore) SchemaVersion(ctx context.Context) (int, error) {
 	var exists bool

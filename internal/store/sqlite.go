@@ -146,6 +146,9 @@ func (s *sqliteStore) migrate(ctx context.Context, opt Options) error {
 
 func (s *sqliteStore) Driver() string    { return DriverSQLite }
 func (s *sqliteStore) Audit() AuditStore { return sqliteAudit{s} }
+func (s *sqliteStore) Issuer() IssuerStore {
+	return &issuerSQL{w: s.w, r: s.r}
+}
 
 func (s *sqliteStore) SchemaVersion(ctx context.Context) (int, error) {
 	var n int

@@ -45,6 +45,9 @@ type Store interface {
 	SchemaVersion(ctx context.Context) (int, error)
 	// Audit is the audit-record storage.
 	Audit() AuditStore
+	// Issuer is the token issuer's storage: clients, refresh tokens,
+	// revocations, signing keys.
+	Issuer() IssuerStore
 	// Close releases the database. It does not wait for callers still using
 	// the store.
 	Close() error

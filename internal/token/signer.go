@@ -139,33 +139,60 @@ func (s *Signer) Alg() string { return s.alg }
 // KeyID returns the "kid" header of every token.
 func (s *Signer) KeyID() string { return s.kid }
 
+// Minted is a token with the claims the Signer chose for it.
+type Minted struct {
+	Token    string
+	ID       string // "jti"
+	IssuedAt time.Time
+	Expiry   time.Time
+}
+
 // Mint returns a signed compact JWT carrying c. iat and nbf are the current
 // time (whole seconds), exp is iat + c.TTL, jti is 128 random bits in
 // base64url.
 func (s *Signer) Mint(ctx context.Context, c Claims) (string, error) {
+	m, err := s.MintToken(ctx, c)
+	return m.Token, err
+}
+
+// MintToken is Mint returning the token's jti, iat and exp as well.
+func (s *Signer) MintToken(ctx context.Context, c Claims) (Minted, error) {
+	tok, payload, err := s.mint(ctx, c)
+	if err != nil {
+		return Minted{}, err
+	}
+	return Minted{
+		Token:    tok,
+		ID:       payload["jti"].(string),
+		IssuedAt: time.Unix(payload["iat"].(int64), 0),
+		Expiry:   time.Unix(payload["exp"].(int64), 0),
+	}, nil
+}
+
+func (s *Signer) mint(ctx context.Context, c Claims) (string, map[string]any, error) {
 	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("token: mint: %w", err)
+		return "", nil, fmt.Errorf("token: mint: %w", err)
 	}
 	payload, err := s.payload(c)
 	if err != nil {
-		return "", fmt.Errorf("token: mint: %w", err)
+		return "", nil, fmt.Errorf("token: mint: %w", err)
 	}
 	header := map[string]any{"alg": s.alg, "typ": Type, "kid": s.kid}
 	rawHeader, err := marshal(header)
 	if err != nil {
-		return "", fmt.Errorf("token: mint: header: %w", err)
+		return "", nil, fmt.Errorf("token: mint: header: %w", err)
 	}
 	rawPayload, err := marshal(payload)
 	if err != nil {
-		return "", fmt.Errorf("token: mint: claims: %w", err)
+		return "", nil, fmt.Errorf("token: mint: claims: %w", err)
 	}
 	enc := base64.RawURLEncoding
 	signingInput := enc.EncodeToString(rawHeader) + "." + enc.EncodeToString(rawPayload)
 	sig, err := s.method.Sign(signingInput, s.key)
 	if err != nil {
-		return "", fmt.Errorf("token: mint: sign %s: %w", s.alg, err)
+		return "", nil, fmt.Errorf("token: mint: sign %s: %w", s.alg, err)
 	}
-	return signingInput + "." + enc.EncodeToString(sig), nil
+	return signingInput + "." + enc.EncodeToString(sig), payload, nil
 }
 
 func (s *Signer) payload(c Claims) (map[string]any, error) {

@@ -328,6 +328,8 @@ func Suite(t *testing.T, newBackend func(testing.TB) *Backend) {
 			t.Fatalf("read %d rows with head %d, want 5 and 5 from the snapshot", n, head.Seq)
 		}
 	})
+
+	t.Run("issuer", func(t *testing.T) { issuerSuite(t, newBackend) })
 }
 
 // EqualRows fails t unless got and want hold the same rows.
