@@ -37,7 +37,7 @@ func (c *Console) allowed(ctx context.Context, p *authn.Principal, action string
 
 func errForbidden(action string, d *policy.Decision) error {
 	return &gateway.Error{Status: http.StatusForbidden, Code: gateway.CodeForbidden,
-		Message:    fmt.Sprintf("the policy does not allow you %s (%s)", action, d.Summary()),
+		Message:    fmt.Sprintf("Not allowed: the policy does not permit %s for you (%s)", action, d.Summary()),
 		DecisionID: d.ID}
 }
 

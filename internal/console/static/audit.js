@@ -34,15 +34,16 @@
     records.set(rec.cursor, rec);
     const open = W.el("button", { class: "link", type: "button", text: rec.node + " #" + rec.seq,
       "aria-label": "open record " + rec.node + " seq " + rec.seq, onclick: () => openRecord(rec.cursor) });
-    const tr = W.el("tr", { "data-cursor": rec.cursor },
-      W.el("td", {}, open),
-      W.el("td", { text: W.fmtTime(rec.time) }),
-      W.el("td", {}, W.el("span", { class: "pill " + rec.decision, text: rec.decision })),
-      W.el("td", { text: rec.subject || "—" }),
-      W.el("td", { text: rec.action || "—" }),
-      W.el("td", { text: rec.resource || "—" }),
-      W.el("td", { text: rec.route || "—" }));
-    return tr;
+    // data-label names each cell for the narrow, card layout.
+    const td = (label, content) => W.el("td", { "data-label": label }, content);
+    return W.el("tr", { "data-cursor": rec.cursor },
+      td("Record", open),
+      td("Time", W.fmtTime(rec.time)),
+      td("Decision", W.el("span", { class: "pill " + rec.decision, text: rec.decision })),
+      td("Subject", rec.subject || "—"),
+      td("Action", rec.action || "—"),
+      td("Resource", rec.resource || "—"),
+      td("Route", rec.route || "—"));
   }
 
   function openRecord(cursor) {
