@@ -129,13 +129,20 @@ type Console struct {
 	logger   *slog.Logger
 	sessions *sessions
 	static   fs.FS
+	pages    map[string]*page
 	mux      *http.ServeMux
 }
 
 var _ http.Handler = (*Console)(nil)
 
+// staticFiles are the styles and scripts, served as they are; pageFiles
+// the HTML templates (html/template), rendered into the layout.
+//
 //go:embed static
 var staticFiles embed.FS
+
+//go:embed pages
+var pageFiles embed.FS
 
 // New checks cfg and returns a Console.
 func New(cfg Config) (*Console, error) {
@@ -154,7 +161,11 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, static: sub}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, static: sub, pages: pages}
 	if c.clock == nil {
 		c.clock = time.Now
 	}
@@ -173,9 +184,9 @@ func New(cfg Config) (*Console, error) {
 func (c *Console) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /console/{$}", c.handle(c.index))
-	mux.HandleFunc("GET /console/tokens", c.handle(c.page("tokens.html", "")))
-	mux.HandleFunc("GET /console/playground", c.handle(c.page("playground.html", "")))
-	mux.HandleFunc("GET /console/audit", c.handle(c.page("audit.html", ActionAuditRead)))
+	mux.HandleFunc("GET /console/tokens", c.handle(c.page("tokens", "")))
+	mux.HandleFunc("GET /console/playground", c.handle(c.page("playground", "")))
+	mux.HandleFunc("GET /console/audit", c.handle(c.page("audit", ActionAuditRead)))
 	mux.HandleFunc("GET /console/static/{file}", c.handle(c.asset))
 
 	mux.HandleFunc("POST /console/api/session", c.handle(c.signIn))

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
+	"github.com/wardenhq/warden/internal/testutil"
 	"github.com/wardenhq/warden/internal/token"
 )
 
@@ -30,24 +30,6 @@ const (
 	testNode     = "console-test"
 	referenceDir = "../../examples/policy"
 )
-
-// lockedBuffer collects the server's log lines from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // clock is a settable test clock; the zero value follows time.Now.
 type clock struct {
@@ -81,7 +63,7 @@ type env struct {
 	audit   *audit.Log
 	signer  *token.Signer
 	key     *jwk.Key
-	logs    *lockedBuffer
+	logs    *testutil.SyncBuffer
 	clock   *clock
 	// tokens lists every token handed out, for the no-token-in-logs check.
 	mu     sync.Mutex
@@ -96,7 +78,7 @@ type envOptions struct {
 func newEnv(t testing.TB, opt envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, logs: &lockedBuffer{}, clock: opt.clock}
+	e := &env{t: t, logs: &testutil.SyncBuffer{}, clock: opt.clock}
 	if e.clock == nil {
 		e.clock = &clock{}
 	}

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
+	"html/template"
 	"io"
 	"io/fs"
 	"mime"
@@ -90,12 +90,12 @@ func (c *Console) index(r *http.Request, ex *exchange) error {
 		http.Redirect(ex.w, r, Prefix+"tokens", http.StatusSeeOther)
 		return nil
 	}
-	return c.serveFile(ex.w, "signin.html", http.StatusOK)
+	return c.render(ex.w, "signin", http.StatusOK, pageData{})
 }
 
 // page serves a console page to a signed-in principal; without a session it
 // sends the browser to the sign-in page.
-func (c *Console) page(file, need string) handler {
+func (c *Console) page(name, need string) handler {
 	return func(r *http.Request, ex *exchange) error {
 		err := c.authorize(r, ex, need)
 		if errors.Is(err, errNoSession) {
@@ -105,7 +105,7 @@ func (c *Console) page(file, need string) handler {
 		if err != nil {
 			return err
 		}
-		return c.serveFile(ex.w, file, http.StatusOK)
+		return c.render(ex.w, name, http.StatusOK, pageData{})
 	}
 }
 
@@ -134,26 +134,72 @@ func (c *Console) serveFile(w http.ResponseWriter, name string, status int) erro
 	return nil
 }
 
-// errorPage renders an error as a small HTML page from error.html.
+// errorPage renders an error with the public message only.
 func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, id string, err error) {
 	status, msg := http.StatusInternalServerError, "internal error"
 	var ge *gateway.Error
 	if errors.As(err, &ge) && ge.Status >= 400 && ge.Status <= 599 {
 		status, msg = ge.Status, ge.Message
 	}
-	tpl, ferr := fs.ReadFile(c.static, "error.html")
-	if ferr != nil {
+	if rerr := c.render(w, "error", status, pageData{Status: status, Message: msg, RequestID: id}); rerr != nil {
+		c.logger.ErrorContext(r.Context(), "console error page", "request_id", id, "err", rerr)
 		http.Error(w, msg, status)
-		return
 	}
-	body := bytes.ReplaceAll(tpl, []byte("{{status}}"), []byte(fmt.Sprint(status)))
-	body = bytes.ReplaceAll(body, []byte("{{message}}"), []byte(html.EscapeString(msg)))
-	body = bytes.ReplaceAll(body, []byte("{{request_id}}"), []byte(html.EscapeString(id)))
+}
+
+// page is one parsed page and what the layout needs to know about it.
+type page struct {
+	tmpl          *template.Template
+	title, script string
+	nav           bool
+}
+
+// parsePages parses every page with the layout, once.
+func parsePages() (map[string]*page, error) {
+	out := map[string]*page{
+		"signin":     {title: "Sign in", script: "signin.js"},
+		"tokens":     {title: "Token tools", script: "tokens.js", nav: true},
+		"playground": {title: "Policy playground", script: "playground.js", nav: true},
+		"audit":      {title: "Audit log", script: "audit.js", nav: true},
+		"error":      {title: "Error"},
+	}
+	for name, p := range out {
+		t, err := template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("console: page %s: %w", name, err)
+		}
+		p.tmpl = t
+	}
+	return out, nil
+}
+
+// pageData fills the layout and the page.
+type pageData struct {
+	Title, Page, Script string
+	Nav                 bool
+	Status              int
+	Message, RequestID  string
+}
+
+// render executes a page into a buffer first, so that a template error
+// becomes an error response rather than half a page.
+func (c *Console) render(w http.ResponseWriter, name string, status int, d pageData) error {
+	p := c.pages[name]
+	if p == nil {
+		return fmt.Errorf("console: no page %q", name)
+	}
+	d.Title, d.Page, d.Script, d.Nav = p.title, name, p.script, p.nav
+	if name == "error" {
+		d.Title = fmt.Sprintf("Error %d", status)
+	}
+	var buf bytes.Buffer
+	if err := p.tmpl.ExecuteTemplate(&buf, "layout", d); err != nil {
+		return fmt.Errorf("console: render %s: %w", name, err)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
-	}
+	_, _ = w.Write(buf.Bytes())
+	return nil
 }
 
 // decodeJSON decodes a request body of exactly one JSON object into v;

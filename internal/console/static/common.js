@@ -111,10 +111,6 @@
     session = r.data;
     W.text("who", "signed in as " + session.subject + " · session ends " + W.rel(new Date(session.expires)));
     W.show("nav-audit", session.can_audit);
-    const page = document.body.dataset.page;
-    for (const a of document.querySelectorAll("header.top nav a")) {
-      if (a.getAttribute("href") === "/console/" + page) a.setAttribute("aria-current", "page");
-    }
     W.$("signout").addEventListener("click", async () => {
       await W.api("POST", "/console/api/logout", {});
       window.location.assign("/console/");
