@@ -492,3 +492,55 @@ func TestBrowserScreenshots(t *testing.T) {
 	b.do("audit refused", chromedp.Navigate(e.srv.URL+"/console/audit"), chromedp.WaitVisible(chromedp.ID("error-message")))
 	b.screenshot(filepath.Join(dir, "forbidden-narrow.png"))
 }
+
+// tabTo presses Tab until the focused element matches the CSS selector, at
+// most limit times, and fails if it never does.
+func (b *browser) tabTo(selector string, limit int) {
+	b.t.Helper()
+	cond := fmt.Sprintf(`document.activeElement !== null && document.activeElement.matches(%q)`, selector)
+	for range limit {
+		b.do("press Tab", chromedp.KeyEvent("\t"))
+		if eval[bool](b, cond) {
+			return
+		}
+	}
+	b.t.Fatalf("%d Tabs never focused %s (focus is on %s)", limit, selector,
+		eval[string](b, `document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : "nothing"`))
+}
+
+// TestBrowserKeyboard: the console works without a mouse. The first Tab
+// reaches the skip link; sign-in, the navigation, opening and closing an
+// audit record are all done with Tab and Enter, and focus follows.
+func TestBrowserKeyboard(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	b := newBrowser(t)
+	e.appendRecord(audit.Record{RequestID: "kb-1", Phase: audit.PhaseDecision, Subject: "eve", Action: "trace:read",
+		Route: "trace-read", Decision: audit.Allow, ResourceType: "Trace", ResourceID: "t-1"})
+
+	b.do("open the sign-in page", chromedp.Navigate(e.srv.URL+"/console/"), chromedp.WaitVisible(chromedp.ID("signin-token")))
+	b.do("first Tab", chromedp.KeyEvent("\t"))
+	if !eval[bool](b, `document.activeElement.matches("a.skip")`) {
+		t.Error("the first Tab does not reach the skip link")
+	}
+	b.tabTo("#signin-token", 3)
+	b.do("type the token", chromedp.KeyEvent(e.mint("ada", "admin")))
+	b.tabTo(`#signin-form button[type=submit]`, 2)
+	b.do("press Enter", chromedp.KeyEvent("\r"))
+	b.waitFor("the token tools", `location.pathname === "/console/tokens" && document.getElementById("who").textContent.includes("ada")`)
+	b.waitFor("the audit link", `!document.getElementById("nav-audit").classList.contains("hidden")`)
+
+	b.tabTo(`header nav a[href="/console/audit"]`, 6)
+	b.do("follow the link", chromedp.KeyEvent("\r"))
+	b.waitFor("the audit page", `location.pathname === "/console/audit" && document.querySelectorAll("#records-body button").length > 0`)
+	b.tabTo(`#records-body button`, 50) // each datetime field takes a Tab per part
+	b.do("open the record", chromedp.KeyEvent("\r"))
+	b.waitFor("the record, focused", `!document.getElementById("record").classList.contains("hidden") && document.activeElement.id === "record"`)
+	if got := b.text("record-detail"); !strings.Contains(got, "kb-1") {
+		t.Errorf("record detail = %q", got)
+	}
+	b.tabTo("#record-close", 3)
+	b.do("close", chromedp.KeyEvent("\r"))
+	b.waitFor("focus back on the row", `document.getElementById("record").classList.contains("hidden") && document.activeElement.matches("#records-body button")`)
+	b.location(e)
+	e.checkNoTokenInLogs()
+}
