@@ -544,3 +544,25 @@ func TestBrowserKeyboard(t *testing.T) {
 	b.location(e)
 	e.checkNoTokenInLogs()
 }
+
+// TestBrowserTampered: the audit page says the chain is broken, and where.
+func TestBrowserTampered(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	b := newBrowser(t)
+	for i := range 3 {
+		e.appendRecord(audit.Record{RequestID: fmt.Sprintf("r%d", i), Subject: "eve", Action: "trace:read", Decision: audit.Allow})
+	}
+	e.backend.DropAppendOnly(t)
+	e.backend.Exec(t, "UPDATE audit_records SET decision = 'deny' WHERE seq = 2")
+	b.signIn(e, e.mint("ada", "admin"))
+	b.waitFor("the token tools", `location.pathname === "/console/tokens"`)
+	b.do("open the audit log", chromedp.Navigate(e.srv.URL+"/console/audit"))
+	b.waitFor("the verdict", `document.getElementById("chain-status").textContent.includes("BROKEN")`)
+	if got := b.text("chain-list"); !strings.Contains(got, "edited at seq 2") {
+		t.Errorf("chain list = %q", got)
+	}
+	b.waitFor("the refusal to list", `!document.getElementById("records-error").classList.contains("hidden")`)
+	if got := b.text("records-error"); !strings.Contains(got, "integrity") {
+		t.Errorf("records error = %q", got)
+	}
+}

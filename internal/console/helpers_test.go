@@ -8,7 +8,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
+	"github.com/wardenhq/warden/internal/store/storetest"
 	"github.com/wardenhq/warden/internal/testutil"
 	"github.com/wardenhq/warden/internal/token"
 )
@@ -60,6 +60,7 @@ type env struct {
 	console *console.Console
 	engine  *policy.Engine
 	store   store.Store
+	backend *storetest.Backend // raw SQL, to tamper with the audit log
 	audit   *audit.Log
 	signer  *token.Signer
 	key     *jwk.Key
@@ -112,11 +113,8 @@ func newEnv(t testing.TB, opt envOptions) *env {
 		t.Fatal(err)
 	}
 
-	dbPath := filepath.Join(t.TempDir(), "audit.db")
-	if e.store, err = store.Open(ctx, "sqlite://"+filepath.ToSlash(dbPath), store.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.store.Close() })
+	e.backend = storetest.NewSQLite(t)
+	e.store = e.backend.Open(t)
 	if e.audit, err = audit.New(ctx, audit.Config{Store: e.store, Node: testNode, Clock: e.clock.Now, Logger: logger.With("component", "audit")}); err != nil {
 		t.Fatal(err)
 	}
