@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -444,8 +445,15 @@ func TestPlayground(t *testing.T) {
 		})
 	}
 	_, body := c.do("GET", "/console/api/policy/status", "")
-	if !strings.Contains(body, `"revision":"test-rev"`) || !strings.Contains(body, `"loaded":true`) {
+	if !strings.Contains(body, `"revision":"test-rev"`) || !strings.Contains(body, `"loaded":true`) || strings.Contains(body, "last_error") {
 		t.Errorf("status = %s", body)
+	}
+	// A refused bundle shows as the last load error; the last good one
+	// keeps serving.
+	e.engine.Fail(errors.New("bundle signature does not verify"))
+	_, body = c.do("GET", "/console/api/policy/status", "")
+	if !strings.Contains(body, `"last_error":"bundle signature does not verify"`) || !strings.Contains(body, `"failures":1`) || !strings.Contains(body, `"loaded":true`) {
+		t.Errorf("status after a failed load = %s", body)
 	}
 }
 
