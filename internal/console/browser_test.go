@@ -461,22 +461,33 @@ func TestBrowserConsole(t *testing.T) {
 	e.checkNoTokenInLogs()
 }
 
-// TestBrowserRefused: a token without a staff role cannot sign in; an
-// engineer (console:view but not audit:read) signs in, sees no audit link,
-// and is refused the audit page.
+// TestBrowserRefused: with the reference bundle only admins use the
+// console; a token without a role, an engineer's and an evaluator's are
+// refused at sign-in with the policy's answer, and no session is made.
 func TestBrowserRefused(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	b := newBrowser(t)
-
-	b.signIn(e, e.mint("nobody"))
-	b.waitFor("the refusal", `!document.getElementById("signin-error").classList.contains("hidden")`)
-	if got := b.text("signin-error"); !strings.Contains(got, "console:view") {
-		t.Errorf("refusal = %q", got)
+	for _, tok := range []string{e.mint("nobody"), e.mint("erin", "engineer"), e.mint("eve", "evaluator")} {
+		b.signIn(e, tok)
+		b.waitFor("the refusal", `!document.getElementById("signin-error").classList.contains("hidden")`)
+		if got := b.text("signin-error"); !strings.Contains(got, "console:view") {
+			t.Errorf("refusal = %q", got)
+		}
+		if loc := b.location(e); !strings.HasSuffix(loc, "/console/") {
+			t.Errorf("location after refusal = %s", loc)
+		}
+		b.do("try the tools", chromedp.Navigate(e.srv.URL+"/console/tokens"))
+		b.waitFor("back at sign-in", `location.pathname === "/console/" && !!document.getElementById("signin-token")`)
 	}
-	if loc := b.location(e); !strings.HasSuffix(loc, "/console/") {
-		t.Errorf("location after refusal = %s", loc)
-	}
+	e.checkNoTokenInLogs()
+}
 
+// TestBrowserAuditRefused: a principal the policy allows console:view but
+// not audit:read (here an engineer, through a test policy) signs in, sees no
+// audit link, and is refused the audit page.
+func TestBrowserAuditRefused(t *testing.T) {
+	e := newEnv(t, envOptions{engineersConsole: true})
+	b := newBrowser(t)
 	b.signIn(e, e.mint("erin", "engineer"))
 	b.waitFor("the token tools", `location.pathname === "/console/tokens" && document.getElementById("who").textContent.includes("erin")`)
 	if eval[bool](b, `!document.getElementById("nav-audit").classList.contains("hidden")`) {
@@ -497,7 +508,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	if dir == "" {
 		t.Skip("set WARDEN_CONSOLE_SCREENSHOTS=DIR to save screenshots of every page")
 	}
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{engineersConsole: true})
 	b := newBrowser(t)
 	for i, sub := range []string{"eve", "oscar", "eve"} {
 		e.appendRecord(audit.Record{RequestID: fmt.Sprintf("req-%d", i), Phase: audit.PhaseDecision, Issuer: testIssuer,

@@ -123,9 +123,11 @@ func TestSignIn(t *testing.T) {
 		contains string
 	}{
 		{name: "admin", body: fmt.Sprintf(`{"token":%q}`, e.mint("ada", "admin")), status: 200, contains: `"can_audit":true`},
-		{name: "engineer", body: fmt.Sprintf(`{"token":%q}`, "Bearer "+e.mint("erin", "engineer")), status: 200, contains: `"can_audit":false`},
-		{name: "no staff role", body: fmt.Sprintf(`{"token":%q}`, e.mint("nobody")), status: 403, code: "forbidden"},
-		{name: "agent", body: fmt.Sprintf(`{"token":%q}`, e.mintClaims(token.Claims{Subject: "eval-runner", ClientID: "eval-runner", Roles: []string{"engineer"}})), status: 403, code: "forbidden"},
+		{name: "bearer prefix", body: fmt.Sprintf(`{"token":%q}`, "Bearer "+e.mint("ada", "admin")), status: 200, contains: `"subject":"ada"`},
+		{name: "engineer", body: fmt.Sprintf(`{"token":%q}`, e.mint("erin", "engineer")), status: 403, code: "forbidden", contains: "console:view"},
+		{name: "evaluator", body: fmt.Sprintf(`{"token":%q}`, e.mint("eve", "evaluator")), status: 403, code: "forbidden"},
+		{name: "no role", body: fmt.Sprintf(`{"token":%q}`, e.mint("nobody")), status: 403, code: "forbidden"},
+		{name: "agent with the admin role", body: fmt.Sprintf(`{"token":%q}`, e.mintClaims(token.Claims{Subject: "ops-bot", ClientID: "ops-bot", Roles: []string{"admin"}})), status: 403, code: "forbidden"},
 		{name: "expired", body: fmt.Sprintf(`{"token":%q}`, expired), status: 401, code: console.CodeInvalidToken, contains: "expired"},
 		{name: "forged", body: fmt.Sprintf(`{"token":%q}`, forged), status: 401, code: console.CodeInvalidToken, contains: "bad_signature"},
 		{name: "wrong audience", body: fmt.Sprintf(`{"token":%q}`, wrongAud), status: 401, code: console.CodeInvalidToken, contains: "audience"},
@@ -188,8 +190,8 @@ func TestSignIn(t *testing.T) {
 			deny++
 		}
 	}
-	if allow != 2 || deny != 2 {
-		t.Errorf("audited sign-ins: %d allowed, %d denied; want 2 and 2", allow, deny)
+	if allow != 2 || deny != 4 {
+		t.Errorf("audited sign-ins: %d allowed, %d denied; want 2 and 4", allow, deny)
 	}
 	e.checkNoTokenInLogs()
 }
@@ -197,7 +199,7 @@ func TestSignIn(t *testing.T) {
 // TestAccess: pages and APIs need a session, the audit ones audit:read, and
 // every POST a same-origin request with the session's CSRF token.
 func TestAccess(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{engineersConsole: true})
 	anon := e.client()
 	admin := e.client()
 	if res, body := admin.signIn(e.mint("ada", "admin")); res.StatusCode != 200 {
@@ -393,7 +395,7 @@ func TestVerifyPastedKeys(t *testing.T) {
 func TestPlayground(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c := e.client()
-	if res, body := c.signIn(e.mint("erin", "engineer")); res.StatusCode != 200 {
+	if res, body := c.signIn(e.mint("ada", "admin")); res.StatusCode != 200 {
 		t.Fatal(body)
 	}
 	evalTok := e.mint("eve", "evaluator")

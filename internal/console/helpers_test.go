@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"io/fs"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
@@ -74,6 +76,42 @@ type env struct {
 type envOptions struct {
 	noMint bool
 	clock  *clock
+	// engineersConsole adds a policy that lets engineers use the console
+	// (the reference bundle lets only admins), for principals with
+	// console:view but not audit:read.
+	engineersConsole bool
+}
+
+// engineersConsolePolicy is the policy envOptions.engineersConsole adds.
+const engineersConsolePolicy = `@id("test-engineers-console")
+@reason("in these tests, engineers use the console")
+permit (
+  principal is User in Role::"engineer",
+  action == Action::"console:view",
+  resource is Console
+);
+`
+
+// bundleFS is the reference bundle, with the test policy if asked.
+func bundleFS(t testing.TB, opt envOptions) fs.FS {
+	t.Helper()
+	files := fstest.MapFS{}
+	ref := os.DirFS(referenceDir)
+	err := fs.WalkDir(ref, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(ref, path)
+		files[path] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opt.engineersConsole {
+		files["policies/test-console.cedar"] = &fstest.MapFile{Data: []byte(engineersConsolePolicy)}
+	}
+	return files
 }
 
 func newEnv(t testing.TB, opt envOptions) *env {
@@ -109,7 +147,7 @@ func newEnv(t testing.TB, opt envOptions) *env {
 	if e.engine, err = policy.New(policy.Config{Clock: e.clock.Now, Logger: logger.With("component", "policy")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.engine.Load(ctx, os.DirFS(referenceDir), policy.Meta{Revision: "test-rev", Digest: "sha256:test"}); err != nil {
+	if err := e.engine.Load(ctx, bundleFS(t, opt), policy.Meta{Revision: "test-rev", Digest: "sha256:test"}); err != nil {
 		t.Fatal(err)
 	}
 
