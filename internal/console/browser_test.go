@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -32,6 +34,16 @@ const failureDir = "testdata/failures"
 type browser struct {
 	t   *testing.T
 	ctx context.Context
+
+	mu       sync.Mutex
+	requests []string // "METHOD URL" of every request the page made
+}
+
+// sent returns the requests made so far.
+func (b *browser) sent() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.requests)
 }
 
 // newBrowser starts headless Chromium, or skips the test when it is not
@@ -79,11 +91,14 @@ func newBrowser(t *testing.T) *browser {
 	// Script errors and CSP violations end up in the page's log: any of
 	// them fails the test (refused API calls, logged as network errors, do
 	// not).
-	var mu sync.Mutex
 	var pageErrors []string
 	err := chromedp.Listen(ctx, func(ev any) {
 		var msg string
 		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			b.mu.Lock()
+			b.requests = append(b.requests, ev.Request.Method+" "+ev.Request.URL+ev.Request.URLFragment)
+			b.mu.Unlock()
 		case *cdplog.EventEntryAdded:
 			if ev.Entry.Level == cdplog.EntryLevelError && ev.Entry.Source != cdplog.EntrySourceNetwork {
 				msg = string(ev.Entry.Source) + ": " + ev.Entry.Text
@@ -95,26 +110,29 @@ func newBrowser(t *testing.T) *browser {
 			}
 		}
 		if msg != "" {
-			mu.Lock()
+			b.mu.Lock()
 			pageErrors = append(pageErrors, msg)
-			mu.Unlock()
+			b.mu.Unlock()
 		}
 	})
 	if err != nil {
 		t.Fatalf("listen to the page: %v", err)
 	}
 	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, cdplog.Enable, cdp.Empty{})
+		if _, err := cdp.Call(ctx, tg, cdplog.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{})
 		return err
 	})); err != nil {
-		t.Fatalf("enable the page log: %v", err)
+		t.Fatalf("enable the page log and network events: %v", err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			b.screenshot(filepath.Join(failureDir, sanitize(t.Name())+".png"))
 		}
-		mu.Lock()
-		defer mu.Unlock()
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		for _, m := range pageErrors {
 			t.Errorf("page error: %s", m)
 		}
@@ -196,7 +214,8 @@ func (b *browser) waitFor(what, cond string) {
 	b.t.Fatalf("waiting for %s (%s): timed out (last error: %v)", what, cond, lastErr)
 }
 
-// location is the page's URL; it must never hold a token.
+// location is the page's URL; neither it nor the URL of any request the
+// page made may hold a token.
 func (b *browser) location(e *env) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
@@ -205,11 +224,17 @@ func (b *browser) location(e *env) string {
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	reqs := b.sent()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, tok := range e.tokens {
 		if leaks(loc, tok) {
 			b.t.Errorf("the page URL holds a token: %s", loc)
+		}
+		for _, r := range reqs {
+			if leaks(r, tok) {
+				b.t.Errorf("a request URL holds a token: %s", r)
+			}
 		}
 	}
 	return loc
@@ -257,6 +282,9 @@ func TestBrowserConsole(t *testing.T) {
 			t.Errorf("who = %q", got)
 		}
 		b.waitFor("the audit link", `!document.getElementById("nav-audit").classList.contains("hidden")`)
+		if !slices.ContainsFunc(b.sent(), func(r string) bool { return strings.HasPrefix(r, "POST "+e.srv.URL+"/console/api/session") }) {
+			t.Errorf("the sign-in request was not seen (the request-URL check would be vacuous): %v", b.sent())
+		}
 		b.location(e)
 	})
 
@@ -267,6 +295,7 @@ func TestBrowserConsole(t *testing.T) {
 			[]byte(`{"alg":"none","jku":"https://evil.example/keys","jwk":{"kty":"oct"},"crit":["x"]}`),
 			[]byte(fmt.Sprintf(`{"iss":"%s","sub":"mallory","exp":%d}`, testIssuer, now.Add(-2*time.Hour).Unix())), nil)
 		e.remember(hostile)
+		before := len(b.sent())
 		b.do("paste a token",
 			chromedp.SetValue(chromedp.ID("token"), hostile),
 			chromedp.Click(chromedp.ID("decode-btn")),
@@ -289,6 +318,10 @@ func TestBrowserConsole(t *testing.T) {
 		}
 		if !eval[bool](b, `!document.getElementById("decode-nowarn").classList.contains("hidden")`) {
 			t.Errorf("a clean token shows warnings: %q", b.text("decode-warnings"))
+		}
+		// Decoding happens in the page: it sent nothing anywhere.
+		if after := b.sent(); len(after) != before {
+			t.Errorf("decoding made requests: %v", after[before:])
 		}
 		b.location(e)
 	})
@@ -522,6 +555,8 @@ func TestBrowserScreenshots(t *testing.T) {
 	}{{"wide", 1280, 800}, {"narrow", 390, 844}} {
 		b.do("viewport", chromedp.EmulateViewport(size.w, size.h, chromedp.EmulateScale(1)))
 		b.do("sign-in page", chromedp.Navigate(e.srv.URL+"/console/"), chromedp.WaitVisible(chromedp.ID("signin-token")))
+		b.signIn(e, e.mint("eve", "evaluator"))
+		b.waitFor("the refusal", `!document.getElementById("signin-error").classList.contains("hidden")`)
 		b.screenshot(filepath.Join(dir, "signin-"+size.name+".png"))
 		b.signIn(e, e.mint("ada", "admin"))
 		b.waitFor("tokens", `location.pathname === "/console/tokens"`)
@@ -529,6 +564,12 @@ func TestBrowserScreenshots(t *testing.T) {
 		b.do("decode", chromedp.SetValue(chromedp.ID("token"), e.mint("eve", "evaluator")), chromedp.Click(chromedp.ID("decode-btn")),
 			chromedp.Click(chromedp.ID("verify-btn")), chromedp.WaitVisible(chromedp.ID("verify-out")))
 		b.screenshot(filepath.Join(dir, "tokens-"+size.name+".png"))
+		hostile := testutil.UnsignedJWT([]byte(`{"alg":"none","jku":"https://evil.example/k","x5c":["MII"]}`),
+			[]byte(`{"sub":"mallory","exp":1700000000}`), nil)
+		b.do("decode a hostile token", chromedp.SetValue(chromedp.ID("token"), hostile), chromedp.Click(chromedp.ID("decode-btn")),
+			chromedp.Click(chromedp.ID("verify-btn")))
+		b.waitFor("invalid", `document.getElementById("verify-verdict").textContent === "INVALID"`)
+		b.screenshot(filepath.Join(dir, "tokens-hostile-"+size.name+".png"))
 		b.do("playground", chromedp.Navigate(e.srv.URL+"/console/playground"), chromedp.WaitVisible(chromedp.ID("eval-form")))
 		b.waitFor("status", `document.getElementById("bundle-status").textContent.includes("test-rev")`)
 		b.do("evaluate", chromedp.Click(chromedp.ID("eval-btn")), chromedp.WaitVisible(chromedp.ID("eval-out")))

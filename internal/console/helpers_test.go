@@ -2,8 +2,8 @@ package console_test
 
 import (
 	"context"
-	"io/fs"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
