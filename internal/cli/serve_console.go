@@ -27,7 +27,7 @@ func (s *server) buildConsole(stdio IO, demo *demoEnv) error {
 		Logger:        s.logger.With("component", "console"),
 	}
 	if demo != nil {
-		cc.Mint = demo.mintConfig()
+		cc.InsecureDevMint = demo.mintConfig()
 	}
 	c, err := console.New(cc)
 	if err != nil {

@@ -81,10 +81,11 @@ type Config struct {
 	// ClaimMappings maps an issuer ("iss") to its claim mapping, for the
 	// playground; other issuers use the default mapping.
 	ClaimMappings map[string]authn.ClaimMapping
-	// Mint, if set, enables token generation. Only for a demo or
-	// development signing key: every token it makes is accepted by this
-	// server.
-	Mint *MintConfig
+	// InsecureDevMint, if set, enables token generation: anyone who may
+	// use the console can then mint tokens, for any preset role, that this
+	// server accepts. Only for a demo or development signing key (warden
+	// serve --demo), never a production issuer's.
+	InsecureDevMint *MintConfig
 	// MaxSessions bounds the sessions in memory; 0 means DefaultMaxSessions.
 	MaxSessions int
 	// Clock returns the current time; nil means time.Now.
@@ -152,9 +153,9 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Engine == nil {
 		return nil, errors.New("console: no policy engine")
 	}
-	if m := cfg.Mint; m != nil {
+	if m := cfg.InsecureDevMint; m != nil {
 		if m.Signer == nil || m.Issuer == "" || len(m.Audience) == 0 || len(m.Presets) == 0 {
-			return nil, errors.New("console: mint needs a signer, an issuer, an audience and at least one preset")
+			return nil, errors.New("console: InsecureDevMint needs a signer, an issuer, an audience and at least one preset")
 		}
 	}
 	sub, err := fs.Sub(staticFiles, "static")

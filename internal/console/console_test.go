@@ -183,6 +183,9 @@ func TestSignIn(t *testing.T) {
 	}
 	var allow, deny int
 	for _, en := range entries {
+		if r := en.Record; r.ClientIP != "127.0.0.1" || r.Action != console.ActionView || r.Subject == "" || r.BundleRevision != "test-rev" {
+			t.Errorf("audited sign-in: %+v", r)
+		}
 		switch en.Record.Decision {
 		case audit.Allow:
 			allow++

@@ -170,7 +170,7 @@ func newEnv(t testing.TB, opt envOptions) *env {
 		Clock: e.clock.Now, Logger: logger.With("component", "console"),
 	}
 	if !opt.noMint {
-		cfg.Mint = &console.MintConfig{
+		cfg.InsecureDevMint = &console.MintConfig{
 			Signer: e.signer, Issuer: testIssuer, Audience: []string{testAudience},
 			Presets: []console.Preset{
 				{Name: "ada", Subject: "ada", Roles: []string{"admin"}, Team: "platform"},

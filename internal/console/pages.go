@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/netip"
 	"path"
 	"strings"
 	"time"
@@ -256,7 +257,7 @@ func (c *Console) view(ctx context.Context, ss *session) sessionView {
 	d := c.allowed(ctx, p, ActionAuditRead)
 	return sessionView{
 		Subject: p.Subject, Issuer: p.Issuer, Roles: p.Roles, Expires: ss.expires, CSRF: ss.csrf,
-		CanAudit: d.Allowed && c.cfg.Store != nil, CanMint: c.cfg.Mint != nil, AuditNode: c.cfg.Node,
+		CanAudit: d.Allowed && c.cfg.Store != nil, CanMint: c.cfg.InsecureDevMint != nil, AuditNode: c.cfg.Node,
 	}
 }
 
@@ -341,12 +342,13 @@ func (c *Console) auditSignIn(ctx context.Context, r *http.Request, reqID string
 	return nil
 }
 
+// clientIP is the peer address of the admin connection ("" if unparsable).
 func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return ""
 	}
-	return strings.Trim(host, "[]")
+	return ap.Addr().Unmap().String()
 }
 
 func (c *Console) sessionInfo(r *http.Request, ex *exchange) error {

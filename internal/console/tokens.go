@@ -172,7 +172,7 @@ type presetsView struct {
 }
 
 func (c *Console) presets() presetsView {
-	m := c.cfg.Mint
+	m := c.cfg.InsecureDevMint
 	if m == nil {
 		return presetsView{MaxTTL: int64(MaxMintTTL / time.Second)}
 	}
@@ -182,7 +182,7 @@ func (c *Console) presets() presetsView {
 // generateToken mints a token with the development signing key, for a
 // preset's roles and the chosen scopes, tenant, env and TTL (at most an hour).
 func (c *Console) generateToken(r *http.Request, ex *exchange) error {
-	m := c.cfg.Mint
+	m := c.cfg.InsecureDevMint
 	if m == nil {
 		return &gateway.Error{Status: http.StatusNotFound, Code: CodeMintDisabled,
 			Message: "token generation is available only when the server runs with a development signing key (warden serve --demo)"}
