@@ -184,8 +184,18 @@
     if (btn) btn.focus();
   });
 
+  // localValue formats a date for a datetime-local input, in local time.
+  function localValue(d) {
+    const p = (n) => String(n).padStart(2, "0");
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + "T" +
+      p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+  }
+
   W.ready.then((s) => {
     if (!s) return;
+    // The list starts an hour back, so that the live tail reaches the
+    // present at once; clear "From" for the whole log.
+    if (!W.$("f-since").value) W.$("f-since").value = localValue(new Date(Date.now() - 3600 * 1000));
     verifyChain();
     apply();
   });
