@@ -173,11 +173,11 @@ func New(cfg Config) (*Console, error) {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
-	max := cfg.MaxSessions
-	if max <= 0 {
-		max = DefaultMaxSessions
+	limit := cfg.MaxSessions
+	if limit <= 0 {
+		limit = DefaultMaxSessions
 	}
-	c.sessions = newSessions(max)
+	c.sessions = newSessions(limit)
 	c.mux = c.routes()
 	return c, nil
 }

@@ -43,8 +43,8 @@ type sessions struct {
 	m   map[[sha256.Size]byte]*session
 }
 
-func newSessions(max int) *sessions {
-	return &sessions{max: max, m: make(map[[sha256.Size]byte]*session)}
+func newSessions(limit int) *sessions {
+	return &sessions{max: limit, m: make(map[[sha256.Size]byte]*session)}
 }
 
 func newSecret() string {
@@ -119,7 +119,8 @@ func cookieNameFor(r *http.Request) string {
 	return cookieName
 }
 
-// sessionCookie returns the session of the request's cookie, or nil.
+// sessionOf returns the session of the request's cookie (or nil) and the
+// cookie's value.
 func (c *Console) sessionOf(r *http.Request) (*session, string) {
 	ck, err := r.Cookie(cookieNameFor(r))
 	if err != nil {
