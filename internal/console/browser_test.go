@@ -20,6 +20,7 @@ import (
 
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/authn"
+	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/testutil"
 )
@@ -354,6 +355,34 @@ func TestBrowserConsole(t *testing.T) {
 			chromedp.Click(chromedp.ID("verify-btn")),
 		)
 		b.waitFor("valid", `document.getElementById("verify-verdict").textContent === "VALID"`)
+
+		// Against a pasted JWKS, expecting another audience.
+		pub, err := e.key.Public()
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := (&jwk.Set{Keys: []*jwk.Key{pub}}).MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.do("verify with pasted keys",
+			chromedp.Click(chromedp.CSS(`input[name=source][value=keys]`)),
+			chromedp.WaitVisible(chromedp.ID("verify-keytext")),
+			chromedp.SetValue(chromedp.ID("verify-keytext"), string(set)),
+			chromedp.SetValue(chromedp.ID("verify-iss"), testIssuer),
+			chromedp.SetValue(chromedp.ID("verify-aud"), "billing"),
+			chromedp.Click(chromedp.ID("verify-btn")),
+		)
+		b.waitFor("the audience failure", `document.getElementById("verify-detail").textContent.includes("audience")`)
+		if got := b.text("verify-verdict"); got != "INVALID" {
+			t.Errorf("verdict with another audience = %q", got)
+		}
+		b.do("the right audience",
+			chromedp.SetValue(chromedp.ID("verify-aud"), testAudience),
+			chromedp.Click(chromedp.ID("verify-btn")),
+		)
+		b.waitFor("valid with pasted keys", `document.getElementById("verify-verdict").textContent === "VALID"`)
+		b.do("back to the issuers", chromedp.Click(chromedp.CSS(`input[name=source][value=issuers]`)))
 		b.location(e)
 	})
 
