@@ -40,6 +40,7 @@
       td("Record", open),
       td("Time", W.fmtTime(rec.time)),
       td("Decision", W.el("span", { class: "pill " + rec.decision, text: rec.decision })),
+      td("Phase", rec.phase === "result" ? "result" + (rec.upstream_status ? " " + rec.upstream_status : "") : "decision"),
       td("Subject", rec.subject || "—"),
       td("Action", rec.action || "—"),
       td("Resource", rec.resource || "—"),

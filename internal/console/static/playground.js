@@ -84,5 +84,16 @@
     renderStatus(r.data.status);
   });
 
-  W.ready.then((s) => { if (s) loadStatus(); });
+  W.ready.then((s) => {
+    if (!s) return;
+    // Start the example claims at the signed-in issuer, so that its claim
+    // mapping applies.
+    const claims = W.$("eval-claims");
+    if (claims.value === claims.defaultValue && s.issuer) {
+      const c = JSON.parse(claims.defaultValue);
+      c.iss = s.issuer;
+      claims.value = JSON.stringify(c);
+    }
+    loadStatus();
+  });
 })();
