@@ -20,7 +20,6 @@ import (
 
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/authn"
-	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/testutil"
 )
@@ -357,18 +356,10 @@ func TestBrowserConsole(t *testing.T) {
 		b.waitFor("valid", `document.getElementById("verify-verdict").textContent === "VALID"`)
 
 		// Against a pasted JWKS, expecting another audience.
-		pub, err := e.key.Public()
-		if err != nil {
-			t.Fatal(err)
-		}
-		set, err := (&jwk.Set{Keys: []*jwk.Key{pub}}).MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
 		b.do("verify with pasted keys",
 			chromedp.Click(chromedp.CSS(`input[name=source][value=keys]`)),
 			chromedp.WaitVisible(chromedp.ID("verify-keytext")),
-			chromedp.SetValue(chromedp.ID("verify-keytext"), string(set)),
+			chromedp.SetValue(chromedp.ID("verify-keytext"), e.jwks()),
 			chromedp.SetValue(chromedp.ID("verify-iss"), testIssuer),
 			chromedp.SetValue(chromedp.ID("verify-aud"), "billing"),
 			chromedp.Click(chromedp.ID("verify-btn")),

@@ -354,14 +354,7 @@ func TestVerifyPastedKeys(t *testing.T) {
 	if res, body := c.signIn(e.mint("ada", "admin")); res.StatusCode != 200 {
 		t.Fatal(body)
 	}
-	pub, err := e.key.Public()
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := (&jwk.Set{Keys: []*jwk.Key{pub}}).MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := e.jwks()
 	tok := e.mint("eve", "evaluator")
 	req := func(keys, iss, aud, alg string) string {
 		m := map[string]any{"token": tok, "source": "keys", "keys": keys, "iss": iss, "aud": []string{aud}}
@@ -377,11 +370,11 @@ func TestVerifyPastedKeys(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"jwks", req(string(set), testIssuer, testAudience, ""), 200, `"valid":true`},
-		{"wrong audience", req(string(set), testIssuer, "other", ""), 200, `"reason":"audience"`},
-		{"wrong issuer", req(string(set), "https://other/", testAudience, ""), 200, `"reason":"issuer"`},
-		{"algorithm not allowed", req(string(set), testIssuer, testAudience, "ES256"), 400, `invalid_request`},
-		{"no issuer", req(string(set), "", testAudience, ""), 400, "issuer"},
+		{"jwks", req(set, testIssuer, testAudience, ""), 200, `"valid":true`},
+		{"wrong audience", req(set, testIssuer, "other", ""), 200, `"reason":"audience"`},
+		{"wrong issuer", req(set, "https://other/", testAudience, ""), 200, `"reason":"issuer"`},
+		{"algorithm not allowed", req(set, testIssuer, testAudience, "ES256"), 400, `invalid_request`},
+		{"no issuer", req(set, "", testAudience, ""), 400, "issuer"},
 		{"not a key", req("hello", testIssuer, testAudience, ""), 400, "JWK"},
 		{"unknown source", `{"token":"x","source":"url"}`, 400, "source"},
 	}

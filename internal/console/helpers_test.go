@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
@@ -95,23 +94,24 @@ permit (
 // bundleFS is the reference bundle, with the test policy if asked.
 func bundleFS(t testing.TB, opt envOptions) fs.FS {
 	t.Helper()
-	files := fstest.MapFS{}
-	ref := os.DirFS(referenceDir)
-	err := fs.WalkDir(ref, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(ref, path)
-		files[path] = &fstest.MapFile{Data: b}
-		return err
-	})
+	if !opt.engineersConsole {
+		return os.DirFS(referenceDir)
+	}
+	return testutil.DirWith(t, referenceDir, map[string]string{"policies/test-console.cedar": engineersConsolePolicy})
+}
+
+// jwks is the public JWK Set of the test issuer.
+func (e *env) jwks() string {
+	e.t.Helper()
+	pub, err := e.key.Public()
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	if opt.engineersConsole {
-		files["policies/test-console.cedar"] = &fstest.MapFile{Data: []byte(engineersConsolePolicy)}
+	set, err := (&jwk.Set{Keys: []*jwk.Key{pub}}).MarshalJSON()
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	return files
+	return string(set)
 }
 
 func newEnv(t testing.TB, opt envOptions) *env {
