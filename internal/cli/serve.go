@@ -18,6 +18,7 @@ import (
 	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/console"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/guard"
 	"github.com/wardenhq/warden/internal/issuer"
@@ -54,7 +55,9 @@ hash-chained audit log.
 
 The admin listener (default 127.0.0.1:9090, loopback only unless the
 configuration says insecure_admin_public) serves /healthz, /readyz (200 only
-once a verified policy bundle is loaded) and /metrics (Prometheus text format).
+once a verified policy bundle is loaded), /metrics (Prometheus text format)
+and the web console at /console/ (sign in with a token whose principal the
+policy allows console:view; see docs/console.md).
 
 Logs are JSON lines on stderr. SIGINT or SIGTERM stops accepting connections,
 drains the requests in flight (up to --shutdown-timeout) and flushes the audit
@@ -159,6 +162,11 @@ func runServe(ctx context.Context, stdio IO, f serveFlags) error {
 		return invalidErrorf("%w", err)
 	}
 	defer srv.closeParts()
+	if err := srv.buildConsole(stdio, demo); err != nil {
+		dataLn.Close()
+		adminLn.Close()
+		return invalidErrorf("%w", err)
+	}
 	if demo != nil {
 		if err := demo.addClient(ctx, srv.store, stdio.Now()); err != nil {
 			dataLn.Close()
@@ -213,6 +221,7 @@ type server struct {
 	audit    *audit.Log
 	gateway  *gateway.Gateway
 	issuer   *issuer.Issuer // nil without token_issuer
+	console  *console.Console
 	node     string
 	// auditClosed is set (by serve, before closeParts runs in the same
 	// goroutine) once the audit log has been flushed and closed. The audit

@@ -14,14 +14,18 @@ import (
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/bundle"
+	"github.com/wardenhq/warden/internal/console"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/policy"
 )
 
-// adminHandler serves /healthz, /readyz and /metrics.
+// adminHandler serves /healthz, /readyz, /metrics and the console.
 func (s *server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	if s.console != nil {
+		mux.Handle(console.Prefix, s.console)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

@@ -84,6 +84,7 @@ type demoEnv struct {
 	echoURL    string
 	echo       *http.Server
 	tokens     []demoToken
+	signer     *token.Signer // the ephemeral token key, for the console's generator
 	logger     *slog.Logger
 	// clientSecret is the demo OAuth client's secret, set by addClient.
 	clientSecret string
@@ -182,6 +183,7 @@ func setupDemo(ctx context.Context, stdio IO, dataDir string, logger *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("token signer: %w", err)
 	}
+	d.signer = signer
 	for _, p := range demoPersonas() {
 		tok, err := signer.Mint(ctx, token.Claims{
 			Issuer: demoIssuer, Subject: p.Sub, Audience: []string{demoAudience}, TTL: demoTokenTTL,
@@ -342,13 +344,14 @@ func (d *demoEnv) printBanner(_ context.Context, w io.Writer, dataAddr, adminAdd
 
   data plane   %s
   admin        http://%s  (/healthz /readyz /metrics)
+  console      http://%s/console/  (sign in with $ADA; generates development tokens)
   echo model   %s  (the upstream: it echoes your prompt and adds an email, a phone number and a fake API key)
   data dir     %s
                %s (configuration), %s (signed bundle, revision %s), %s (audit log)
 
 Tokens for the reference roles of examples/policy (issuer %s, audience %s, valid %s, tenant acme):
 
-`, base, adminAddr, d.echoURL, d.dataDir, demoConfigFile, demoBundleFile, d.revision, demoStoreFile,
+`, base, adminAddr, adminAddr, d.echoURL, d.dataDir, demoConfigFile, demoBundleFile, d.revision, demoStoreFile,
 		demoIssuer, demoAudience, demoTokenTTL)
 	for _, t := range d.tokens {
 		fmt.Fprintf(&b, "  # %s: %s\n  export %s=%s\n\n", t.persona.Sub, t.persona.Note, t.persona.Env, t.token)

@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,26 +30,11 @@ import (
 	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
+	"github.com/wardenhq/warden/internal/testutil"
 )
 
-// serveBuffer is a bytes.Buffer safe for a command writing while the test
-// reads.
-type serveBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *serveBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *serveBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// serveBuffer is a buffer safe for a command writing while the test reads.
+type serveBuffer = testutil.SyncBuffer
 
 func runServeCmd(ctx context.Context, stdout, stderr io.Writer, args ...string) error {
 	cmd := newServeCmd(IO{Stdout: stdout, Stderr: stderr}.withDefaults())

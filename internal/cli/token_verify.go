@@ -266,24 +266,14 @@ func runTokenVerify(ctx context.Context, stdio IO, f tokenVerifyFlags, args []st
 }
 
 // adoptTokenKid lets the one key of a --key file that has no "kid" (a PEM
-// key) verify a token whatever kid the token names: the user chose this key,
-// and kid is only a lookup hint. The signature, the alg allow-list and the
-// key type are all still checked. Files with several keys are unchanged.
+// key) verify a token whatever kid the token names (see jwk.AdoptKeyID).
 func adoptTokenKid(keys []*jwk.Key, tok string, maxBytes int) []*jwk.Key {
-	if len(keys) != 1 || keys[0].KeyID != "" {
-		return keys
-	}
 	p, err := authn.Parse(tok, maxBytes)
 	if err != nil {
 		return keys // Verify reports the problem
 	}
-	kid, ok := p.Header["kid"].(string)
-	if !ok || kid == "" {
-		return keys
-	}
-	k := *keys[0]
-	k.KeyID = kid
-	return []*jwk.Key{&k}
+	kid, _ := p.Header["kid"].(string)
+	return jwk.AdoptKeyID(keys, kid)
 }
 
 // verifyResult is the --json output of verify.

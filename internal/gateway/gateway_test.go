@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
@@ -143,22 +142,7 @@ type fixtureOpts struct {
 }
 
 // syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
@@ -189,20 +173,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	var bundleFS fs.FS = os.DirFS("../../examples/policy")
 	if o.extraPolicy != "" {
-		m := fstest.MapFS{}
-		err := fs.WalkDir(bundleFS, ".", func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := fs.ReadFile(bundleFS, path)
-			m[path] = &fstest.MapFile{Data: b}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m["policies/zz-test.cedar"] = &fstest.MapFile{Data: []byte(o.extraPolicy)}
-		bundleFS = m
+		bundleFS = testutil.DirWith(t, "../../examples/policy", map[string]string{"policies/zz-test.cedar": o.extraPolicy})
 	}
 	if err := eng.Load(ctx, bundleFS, policy.Meta{Revision: "r1", Digest: "sha256:test"}); err != nil {
 		t.Fatal(err)

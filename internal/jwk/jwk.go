@@ -289,3 +289,18 @@ func (s *Set) Lookup(kid string) []*Key {
 	}
 	return out
 }
+
+// AdoptKeyID lets the one key of keys that has no "kid" (a PEM key) match a
+// token whatever kid the token names: the user chose this key, and kid is
+// only a lookup hint. It returns a copy of that key with KeyID set to kid;
+// several keys, a key with a kid of its own, or an empty kid leave keys as
+// they are. The signature, the algorithm allow-list and the key type are all
+// still checked by the verifier.
+func AdoptKeyID(keys []*Key, kid string) []*Key {
+	if len(keys) != 1 || keys[0].KeyID != "" || kid == "" {
+		return keys
+	}
+	k := *keys[0]
+	k.KeyID = kid
+	return []*Key{&k}
+}

@@ -25,7 +25,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +32,7 @@ import (
 	"github.com/wardenhq/warden/examples"
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/jwk"
+	"github.com/wardenhq/warden/internal/testutil"
 	"github.com/wardenhq/warden/internal/token"
 )
 
@@ -232,22 +232,7 @@ func writeJWKS(t *testing.T, path string, k *jwk.Key) {
 
 // syncBuffer is a bytes.Buffer safe for a process writing while the test
 // reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // server is a running `warden serve` process.
 type server struct {
