@@ -442,6 +442,18 @@ func (v *Verifier) fromCache(e *cacheEntry, now time.Time) (*Principal, bool, *V
 	return e.p, true, nil
 }
 
+// CheckRevoked asks the denylist about p's jti and session ("sid") again:
+// a *VerifyError with ReasonRevoked if either has been revoked since p was
+// verified, else nil. Holders of a principal that outlives one request
+// (the console's sessions) call it on every use, so a revocation ends them
+// as it ends the token.
+func (v *Verifier) CheckRevoked(p *Principal) error {
+	if err := v.checkDenylist(p); err != nil {
+		return err
+	}
+	return nil
+}
+
 func (v *Verifier) checkDenylist(p *Principal) *VerifyError {
 	if v.deny == nil {
 		return nil

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -292,6 +293,39 @@ func TestSessionExpiresWithToken(t *testing.T) {
 	clk.Set(start.Add(10*time.Minute + time.Second))
 	if res, _ := c.do("GET", "/console/api/session", ""); res.StatusCode != 401 {
 		t.Errorf("after expiry: %d", res.StatusCode)
+	}
+}
+
+// TestSessionEndsWhenTokenRevoked: a session lives no longer than its
+// token's revocation: once the jti is on the verifier's denylist, the next
+// call is refused and the session is gone.
+func TestSessionEndsWhenTokenRevoked(t *testing.T) {
+	deny := &denylist{}
+	e := newEnv(t, envOptions{denylist: deny})
+	c := e.client()
+	tok := e.mint("ada", "admin")
+	if res, body := c.signIn(tok); res.StatusCode != 200 {
+		t.Fatal(body)
+	}
+	var claims struct {
+		JTI string `json:"jti"`
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	if err != nil || json.Unmarshal(payload, &claims) != nil || claims.JTI == "" {
+		t.Fatalf("no jti in the minted token: %v", err)
+	}
+	if res, _ := c.do("GET", "/console/api/session", ""); res.StatusCode != 200 {
+		t.Fatalf("before revocation: %d", res.StatusCode)
+	}
+	deny.revoke(claims.JTI)
+	if res, body := c.do("GET", "/console/api/session", ""); res.StatusCode != 401 {
+		t.Fatalf("after revocation: %d %s", res.StatusCode, body)
+	}
+	deny.mu.Lock()
+	deny.ids = nil // un-revoking does not bring the session back
+	deny.mu.Unlock()
+	if res, _ := c.do("GET", "/console/api/session", ""); res.StatusCode != 401 {
+		t.Errorf("session still alive after revocation: %d", res.StatusCode)
 	}
 }
 

@@ -79,6 +79,29 @@ type envOptions struct {
 	// (the reference bundle lets only admins), for principals with
 	// console:view but not audit:read.
 	engineersConsole bool
+	// denylist, if set, is the verifier's revocation list.
+	denylist authn.Denylist
+}
+
+// denylist is a revocation list tests add to.
+type denylist struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (d *denylist) revoke(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ids == nil {
+		d.ids = map[string]bool{}
+	}
+	d.ids[id] = true
+}
+
+func (d *denylist) Revoked(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ids[id]
 }
 
 // engineersConsolePolicy is the policy envOptions.engineersConsole adds.
@@ -136,8 +159,9 @@ func newEnv(t testing.TB, opt envOptions) *env {
 			Issuer: testIssuer, Audiences: []string{testAudience}, Algorithms: []string{"EdDSA"},
 			Keys: []*jwk.Key{pub}, RequiredClaims: []string{"jti"},
 		}},
-		Clock:  e.clock.Now,
-		Logger: logger.With("component", "authn"),
+		Clock:    e.clock.Now,
+		Logger:   logger.With("component", "authn"),
+		Denylist: opt.denylist,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -120,13 +120,19 @@ func cookieNameFor(r *http.Request) string {
 }
 
 // sessionOf returns the session of the request's cookie (or nil) and the
-// cookie's value.
+// cookie's value. A session whose token has been revoked since sign-in
+// (its jti or refresh family on the verifier's denylist) is ended here.
 func (c *Console) sessionOf(r *http.Request) (*session, string) {
 	ck, err := r.Cookie(cookieNameFor(r))
 	if err != nil {
 		return nil, ""
 	}
-	return c.sessions.get(ck.Value, c.clock()), ck.Value
+	ss := c.sessions.get(ck.Value, c.clock())
+	if ss != nil && c.cfg.Verifier.CheckRevoked(ss.principal) != nil {
+		c.sessions.delete(ck.Value)
+		return nil, ck.Value
+	}
+	return ss, ck.Value
 }
 
 func setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge time.Duration) {
