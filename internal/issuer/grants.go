@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
 	"github.com/wardenhq/warden/internal/token"
@@ -331,11 +332,64 @@ func (iss *Issuer) exchangeGrant(ctx context.Context, c *store.Client, f *form, 
 	if err != nil {
 		return nil, err
 	}
+	// Narrowed by policy: each scope and each audience is its own
+	// token:exchange question (context.scope, context.audience). One that
+	// was asked for and is refused fails the request; one that was only
+	// defaulted is left out.
+	scopeAsked, audAsked := f.get("scope") != "", len(f.values["audience"])+len(f.values["resource"]) > 0
+	if scopes, err = iss.policyNarrow(ctx, subj, c.ID, rec, "scope", scopes, scopeAsked, ErrCodeInvalidScope); err != nil {
+		return nil, err
+	}
+	if aud, err = iss.policyNarrow(ctx, subj, c.ID, rec, "audience", aud, audAsked, ErrCodeInvalidTarget); err != nil {
+		return nil, err
+	}
+	if len(aud) == 0 {
+		return nil, oauthErr(http.StatusBadRequest, ErrCodeInvalidTarget, "the policy permits no audience for this delegation", nil)
+	}
 	return &grant{
 		client: c, subject: subj.Subject, scopes: scopes, aud: aud, exchange: true,
 		carried:  carried{Roles: subj.Roles, Team: subj.Team, Tenant: subj.Tenant, Env: subj.Env, Act: chain},
 		notAfter: subj.Expiry,
 	}, nil
+}
+
+// policyNarrow keeps the values of a token-exchange dimension ("scope" or
+// "audience") that the policy permits: token:exchange by subj on
+// Agent::"<agent>" with context[key] = value. A refused value that the
+// client asked for fails the exchange with code (invalid_scope,
+// invalid_target), naming the policy's reason; a refused default is
+// dropped. The policies that refused are added to rec.
+func (iss *Issuer) policyNarrow(ctx context.Context, subj *identity.Principal, agent string, rec *audit.Record, key string, values []string, asked bool, code string) ([]string, error) {
+	kept := values[:0:0]
+	for _, v := range values {
+		d := iss.cfg.Engine.Decide(ctx, policy.Request{
+			Principal: subj,
+			Action:    ActionExchange,
+			Resource:  policy.Resource{Type: string(policy.AgentType), ID: agent},
+			Context:   map[string]any{key: v},
+		})
+		if d.Allowed {
+			kept = append(kept, v)
+			continue
+		}
+		for _, id := range d.PolicyIDs() {
+			if !slices.Contains(rec.Policies, id) {
+				rec.Policies = append(rec.Policies, id)
+			}
+		}
+		for _, r := range d.Reasons {
+			rec.Reasons = append(rec.Reasons, r.Reason)
+		}
+		rec.Errors = append(rec.Errors, d.Errors...)
+		if asked {
+			desc := fmt.Sprintf("the policy does not permit %s %q for this delegation", key, v)
+			if len(d.Reasons) > 0 && d.Reasons[0].Reason != "" {
+				desc += ": " + d.Reasons[0].Reason
+			}
+			return nil, oauthErr(http.StatusBadRequest, code, desc, fmt.Errorf("token:exchange denied for %s %q", key, v))
+		}
+	}
+	return kept, nil
 }
 
 func jwtType(t string) bool { return t == TokenTypeAccessToken || t == TokenTypeJWT }

@@ -348,6 +348,34 @@ func TestTokenExchange(t *testing.T) {
 				wantError(t, code, m, 400, "invalid_grant")
 			}
 		})
+		t.Run("policy narrows the scopes per scope", func(t *testing.T) {
+			// triage-bot is a staging agent: the reference bundle's
+			// no-pii-scope-for-staging-agents refuses it pii:read.
+			tsecret := e.addClient("triage-bot", []string{"trace:read", "pii:read"}, allGrants...)
+			u := e.userToken("uma", 5*time.Minute, []string{"evaluator"}, []string{"trace:read", "pii:read"})
+			ex := func(kv ...string) (int, map[string]any) {
+				f := form(append([]string{"grant_type", issuer.GrantTokenExchange, "subject_token", u, "subject_token_type", issuer.TokenTypeJWT}, kv...)...)
+				code, _, m := e.post(issuer.TokenPath, "triage-bot", tsecret, f)
+				return code, m
+			}
+			code, m := ex("scope", "trace:read pii:read")
+			wantError(t, code, m, 400, "invalid_scope")
+			if desc, _ := m["error_description"].(string); !strings.Contains(desc, `"pii:read"`) || !strings.Contains(desc, "never delegated the pii:read scope") {
+				t.Errorf("error_description %q does not name the scope and the policy's reason", desc)
+			}
+			recs := e.auditRecords(issuer.ActionExchange)
+			if r := recs[len(recs)-1]; r.Decision != "deny" || !slices.Contains(r.Policies, "no-pii-scope-for-staging-agents") {
+				t.Errorf("audit record of the refused scope: %+v", r)
+			}
+			code, m = ex()
+			if code != 200 || m["scope"] != "trace:read" {
+				t.Fatalf("defaulted scopes: %d %v, want 200 with scope trace:read only", code, m)
+			}
+			code, m = ex("scope", "trace:read")
+			if code != 200 || m["scope"] != "trace:read" {
+				t.Fatalf("scope trace:read: %d %v", code, m)
+			}
+		})
 		t.Run("policy denies an agent subject", func(t *testing.T) {
 			// An agent's own token is not a user delegating: no permit.
 			f := form("grant_type", issuer.GrantTokenExchange, "subject_token", actor, "subject_token_type", issuer.TokenTypeJWT)
