@@ -759,6 +759,8 @@ func (b *builder) audit(cfg *Config, n ast.Node) {
 		if d, ok := b.duration(v, "audit.flush_interval", time.Second); ok {
 			a.FlushInterval = d
 		}
+	} else if a.Durability == audit.DurabilityAsync {
+		a.FlushInterval = DefaultAsyncFlushInterval
 	}
 	if v := f.get("fail_open"); v != nil {
 		cfg.AuditFailOpen = b.boolean(v, "audit.fail_open")

@@ -217,6 +217,28 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestAuditFlushIntervalDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name, audit string
+		want        time.Duration
+	}{
+		{"batch: no wait", "audit: {durability: batch}\n", 0},
+		{"async: the async default", "audit: {durability: async}\n", DefaultAsyncFlushInterval},
+		{"async: an explicit 0s stays", "audit: {durability: async, flush_interval: 0s}\n", 0},
+		{"batch: an explicit interval", "audit: {durability: batch, flush_interval: 2ms}\n", 2 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("warden.yaml", []byte(minimal+tc.audit), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Audit.FlushInterval; got != tc.want {
+				t.Errorf("FlushInterval = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestRelativePaths(t *testing.T) {
 	_, jwks := publicJWKS(t, "ES256", "k1")
 	src := strings.Replace(minimal, "    jwks_url: https://idp.example.com/jwks.json\n", "    keys_file: keys/jwks.json\n", 1)
