@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -405,5 +406,32 @@ func TestAppendDoesNotAllocate(t *testing.T) {
 	ctx := context.Background()
 	if n := testing.AllocsPerRun(1000, func() { l.Append(ctx, rec) }); n != 0 {
 		t.Errorf("Append allocates %v times per call", n)
+	}
+}
+
+func TestNewRequestID(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 7, 30, 0, 0, time.UTC)
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 2000 {
+		id := NewRequestID(t0.Add(time.Duration(i/10) * time.Millisecond))
+		if len(id) != 26 || strings.Trim(id, "0123456789ABCDEFGHIJKLMNOPQRSTUV") != "" {
+			t.Fatalf("id %q: want 26 characters of base32hex", id)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate id %q", id)
+		}
+		seen[id] = true
+		if i%10 == 0 && id < prev {
+			t.Fatalf("id %q of a later millisecond sorts before %q", id, prev)
+		}
+		if i%10 == 9 {
+			prev = id
+		}
+	}
+	// Same millisecond: the prefix is the time, the rest differs.
+	a, b := NewRequestID(t0), NewRequestID(t0)
+	if a[:8] != b[:8] || a == b {
+		t.Errorf("ids of one millisecond %q, %q: want a shared time prefix and different random parts", a, b)
 	}
 }

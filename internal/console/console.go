@@ -1,7 +1,6 @@
 package console
 
 import (
-	"crypto/rand"
 	"embed"
 	"errors"
 	"io/fs"
@@ -236,7 +235,7 @@ type handler func(r *http.Request, ex *exchange) error
 // the request id to the log).
 func (c *Console) handle(h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ex := &exchange{id: rand.Text(), w: w}
+		ex := &exchange{id: audit.NewRequestID(c.clock()), w: w}
 		w.Header().Set("X-Request-Id", ex.id)
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -259,9 +258,6 @@ func (g *Gateway) Close() {
 		up.transport.CloseIdleConnections()
 	}
 }
-
-// newRequestID returns a random request id (128 bits, base32).
-func newRequestID() string { return rand.Text() }
 
 // exchange is the state of one request, shared with the proxy hooks through
 // the request context.

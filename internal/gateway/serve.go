@@ -37,7 +37,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.issuer.ServeHTTP(w, r)
 		return
 	}
-	ex := &exchange{id: newRequestID(), start: g.now(), route: g.noRoute}
+	start := g.now()
+	ex := &exchange{id: audit.NewRequestID(start), start: start, route: g.noRoute}
 	ex.rec = audit.Record{Time: ex.start, RequestID: ex.id, Phase: audit.PhaseDecision, Method: r.Method, Path: r.URL.EscapedPath()}
 	w.Header().Set("X-Request-Id", ex.id)
 	defer g.finish(r.Context(), ex)

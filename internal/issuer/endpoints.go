@@ -2,7 +2,6 @@ package issuer
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,7 +100,7 @@ func (iss *Issuer) introspectRefresh(ctx context.Context, client *store.Client, 
 // its family and, through their "sid", every access token issued from it.
 func (iss *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	rec := audit.Record{RequestID: rand.Text(), Phase: audit.PhaseDecision, Method: r.Method, Path: RevokePath, Route: "oauth2-revoke", ClientIP: peerIP(r.RemoteAddr), Action: ActionRevoke}
+	rec := audit.Record{RequestID: audit.NewRequestID(iss.cfg.Clock()), Phase: audit.PhaseDecision, Method: r.Method, Path: RevokePath, Route: "oauth2-revoke", ClientIP: peerIP(r.RemoteAddr), Action: ActionRevoke}
 	w.Header().Set("X-Request-Id", rec.RequestID)
 	if err := iss.revoke(ctx, r, &rec); err != nil {
 		iss.refuse(ctx, w, rec, err)

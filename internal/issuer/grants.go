@@ -69,7 +69,7 @@ type grant struct {
 
 func (iss *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	rec := audit.Record{RequestID: rand.Text(), Phase: audit.PhaseDecision, Method: r.Method, Path: TokenPath, Route: "oauth2-token", ClientIP: peerIP(r.RemoteAddr), Action: ActionIssue}
+	rec := audit.Record{RequestID: audit.NewRequestID(iss.cfg.Clock()), Phase: audit.PhaseDecision, Method: r.Method, Path: TokenPath, Route: "oauth2-token", ClientIP: peerIP(r.RemoteAddr), Action: ActionIssue}
 	w.Header().Set("X-Request-Id", rec.RequestID)
 	resp, err := iss.token(ctx, r, &rec)
 	if err != nil {
