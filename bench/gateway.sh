@@ -139,12 +139,16 @@ bare_rps=$(col bare 3); bare_p99=$(col bare 5)
 echo
 echo "$(date -u +%F), $(nproc) cores, wrk -t$THREADS -c$CONNS, $ROUNDS x $DUR interleaved, medians:"
 echo
-echo "| target | rps | vs bare | p50 ms | p99 ms | p99 vs bare | CPU µs/req |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+# "paired": the median over rounds of this target's rps over bare's in the
+# same round, which cancels noise that moves whole rounds.
+paired() { awk -v t="$1" '$1=="bare"{b[$2]=$3} $1==t{r[$2]=$3} END{for (k in r) if (b[k]>0) print r[k]/b[k]}' "$W/results.txt" | median; }
+echo "| target | rps | vs bare | vs bare, paired | p50 ms | p99 ms | p99 vs bare | CPU µs/req | bare CPU / CPU |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+bare_cpu=$(col bare 6)
 for t in "${targets[@]}"; do
   rps=$(col "$t" 3); p50=$(col "$t" 4); p99=$(col "$t" 5); cpu=$(col "$t" 6)
-  awk -v t="$t" -v rps="$rps" -v br="$bare_rps" -v p50="$p50" -v p99="$p99" -v bp="$bare_p99" -v cpu="$cpu" \
-    'BEGIN{printf "| %s | %.0f | %.2f× | %.2f | %.2f | %+.2f ms | %.0f |\n", t, rps, rps/br, p50, p99, p99-bp, cpu}'
+  awk -v t="$t" -v rps="$rps" -v br="$bare_rps" -v pr="$(paired "$t")" -v p50="$p50" -v p99="$p99" -v bp="$bare_p99" -v cpu="$cpu" -v bc="$bare_cpu" \
+    'BEGIN{printf "| %s | %.0f | %.2f× | %.2f× | %.2f | %.2f | %+.2f ms | %.0f | %.2f× |\n", t, rps, rps/br, pr, p50, p99, p99-bp, cpu, bc/cpu}'
 done
 if [ -s "$W/latency.txt" ]; then
   lcol() { awk -v t="$1" -v c="$2" '$1==t{print $c}' "$W/latency.txt" | median; }
