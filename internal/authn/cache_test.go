@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wardenhq/warden/internal/testutil"
 )
 
 // mutableDenylist is a Denylist that tests can change while a Verifier runs.
@@ -84,7 +86,7 @@ func TestCache(t *testing.T) {
 	})
 
 	t.Run("never served at or past exp plus leeway", func(t *testing.T) {
-		clock := newFakeClock(testNow)
+		clock := testutil.NewClock(testNow)
 		cfg := ks.issuerConfig(t)
 		cfg.Leeway = 5 * time.Second
 		v := newTestVerifier(t, Config{Issuers: []IssuerConfig{cfg}, Clock: clock.Now})

@@ -153,7 +153,7 @@ func TestJWKSCacheControl(t *testing.T) {
 		t.Run(tc.header, func(t *testing.T) {
 			srv := newJWKSServer(t, false, key)
 			srv.set(func() { srv.cacheControl = tc.header })
-			clock := newFakeClock(testNow)
+			clock := testutil.NewClock(testNow)
 			v := newTestVerifier(t, Config{Issuers: []IssuerConfig{urlIssuer(srv.URL)}, Clock: clock.Now})
 			ks := v.issuers[testIssuer].keys.current.Load()
 			if got := ks.staleAt.Sub(testNow) - 2*time.Hour; got != tc.want {
@@ -177,7 +177,7 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	t.Run("injected clock", func(t *testing.T) {
 		srv := newJWKSServer(t, false, key)
 		srv.set(func() { srv.cacheControl = "max-age=600" })
-		clock := newFakeClock(testNow)
+		clock := testutil.NewClock(testNow)
 		v := newTestVerifier(t, Config{Issuers: []IssuerConfig{urlIssuer(srv.URL)}, Clock: clock.Now})
 		tok := mintWith(t, key, validClaims())
 		if _, err := v.Verify(ctx, tok); err != nil {
@@ -229,7 +229,7 @@ func TestJWKSUnknownKid(t *testing.T) {
 
 	t.Run("refetch rate-limited per cool-down", func(t *testing.T) {
 		srv := newJWKSServer(t, false, k1)
-		clock := newFakeClock(testNow)
+		clock := testutil.NewClock(testNow)
 		v := newTestVerifier(t, Config{Issuers: []IssuerConfig{urlIssuer(srv.URL)}, Clock: clock.Now})
 		attacker := genKey(t, "ES256", "x")
 		spray := func() {
@@ -269,7 +269,7 @@ func TestJWKSUnknownKid(t *testing.T) {
 
 	t.Run("rotation", func(t *testing.T) {
 		srv := newJWKSServer(t, false, k1)
-		clock := newFakeClock(testNow)
+		clock := testutil.NewClock(testNow)
 		v := newTestVerifier(t, Config{Issuers: []IssuerConfig{urlIssuer(srv.URL)}, Clock: clock.Now})
 		old, rotated := mintWith(t, k1, longClaims()), mintWith(t, k2, longClaims())
 		if _, err := v.Verify(ctx, old); err != nil {
@@ -299,7 +299,7 @@ func TestJWKSUnknownKid(t *testing.T) {
 
 	t.Run("a slow refetch does not outlive the request context", func(t *testing.T) {
 		srv := newJWKSServer(t, false, k1)
-		clock := newFakeClock(testNow)
+		clock := testutil.NewClock(testNow)
 		v := newTestVerifier(t, Config{Issuers: []IssuerConfig{urlIssuer(srv.URL)}, Clock: clock.Now})
 		srv.set(func() { srv.delay = 2 * time.Second })
 		clock.Advance(time.Minute)
@@ -330,7 +330,7 @@ func TestJWKSRefreshFailure(t *testing.T) {
 	key := genKey(t, "ES256", "k1")
 	srv := newJWKSServer(t, false, key)
 	srv.set(func() { srv.cacheControl = "max-age=600" }) // lifetime 10m, stale after 10m+2h
-	clock := newFakeClock(testNow)
+	clock := testutil.NewClock(testNow)
 	v := newTestVerifier(t, Config{Issuers: []IssuerConfig{urlIssuer(srv.URL)}, Clock: clock.Now, CacheSize: -1})
 	tok := mintWith(t, key, longClaims())
 	if _, err := v.Verify(ctx, tok); err != nil {
@@ -467,7 +467,7 @@ func TestJWKSFile(t *testing.T) {
 		}
 	}
 	write(testNow, k1)
-	clock := newFakeClock(testNow)
+	clock := testutil.NewClock(testNow)
 	cfg := urlIssuer("")
 	cfg.JWKSURL, cfg.JWKSFile = "", path
 	v := newTestVerifier(t, Config{Issuers: []IssuerConfig{cfg}, Clock: clock.Now})

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wardenhq/warden/internal/jwk"
+	"github.com/wardenhq/warden/internal/testutil"
 )
 
 type lockedDenySet struct {
@@ -45,7 +46,7 @@ func TestKeySource(t *testing.T) {
 		return current, nil
 	}
 	ic := IssuerConfig{Issuer: testIssuer, Audiences: []string{testAudience}, Algorithms: []string{"ES256", "EdDSA"}, Type: "at+jwt", KeySource: src}
-	clock := newFakeClock(testNow)
+	clock := testutil.NewClock(testNow)
 	v := newTestVerifier(t, Config{Issuers: []IssuerConfig{ic}, CacheSize: -1, Clock: clock.Now})
 	if _, err := v.Verify(t.Context(), ks.mint(t, "ES256", validClaims())); err != nil {
 		t.Fatalf("token of the source's key: %v", err)

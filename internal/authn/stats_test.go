@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/internal/jwk"
+	"github.com/wardenhq/warden/internal/testutil"
 )
 
 func TestVerifierStats(t *testing.T) {
@@ -14,7 +15,7 @@ func TestVerifierStats(t *testing.T) {
 	key := genKey(t, "ES256", "k1")
 	srv := newJWKSServer(t, false, key)
 	srv.set(func() { srv.cacheControl = "max-age=600" }) // lifetime 10m, stale after 10m+2h
-	clock := newFakeClock(testNow)
+	clock := testutil.NewClock(testNow)
 	v := newTestVerifier(t, Config{Issuers: []IssuerConfig{urlIssuer(srv.URL)}, Clock: clock.Now, CacheSize: -1})
 
 	one := func() IssuerStats {
@@ -73,7 +74,7 @@ func TestVerifierStatsStatic(t *testing.T) {
 	ic := urlIssuer("")
 	ic.JWKSURL = ""
 	ic.Keys = []*jwk.Key{key}
-	v := newTestVerifier(t, Config{Issuers: []IssuerConfig{ic}, Clock: newFakeClock(testNow).Now})
+	v := newTestVerifier(t, Config{Issuers: []IssuerConfig{ic}, Clock: testutil.NewClock(testNow).Now})
 	st := v.Stats()
 	if len(st.Issuers) != 1 || st.Issuers[0].Remote || st.Issuers[0].Stale || st.Issuers[0].Generation == 0 {
 		t.Fatalf("static keys: %+v", st.Issuers)

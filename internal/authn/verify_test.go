@@ -104,7 +104,7 @@ func TestVerifyAccepts(t *testing.T) {
 
 func TestTimeBoundaries(t *testing.T) {
 	ks := testKeys(t)
-	clock := newFakeClock(testNow)
+	clock := testutil.NewClock(testNow)
 	cfg := ks.issuerConfig(t)
 	cfg.Leeway = 10 * time.Second
 	v := newTestVerifier(t, Config{Issuers: []IssuerConfig{cfg}, Clock: clock.Now, CacheSize: -1})

@@ -13,6 +13,7 @@ import (
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/console"
 	"github.com/wardenhq/warden/internal/jwk"
+	"github.com/wardenhq/warden/internal/testutil"
 	"github.com/wardenhq/warden/internal/token"
 )
 
@@ -277,7 +278,7 @@ func TestAccess(t *testing.T) {
 
 // TestSessionExpiresWithToken: a session ends when its token would.
 func TestSessionExpiresWithToken(t *testing.T) {
-	clk := &clock{}
+	clk := &testutil.Clock{}
 	start := time.Now()
 	clk.Set(start)
 	e := newEnv(t, envOptions{clock: clk})

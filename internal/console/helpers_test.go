@@ -32,27 +32,6 @@ const (
 	referenceDir = "../../examples/policy"
 )
 
-// clock is a settable test clock; the zero value follows time.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.now.IsZero() {
-		return time.Now()
-	}
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
 // env is a console on a real loopback server with the reference bundle, a
 // real verifier and a SQLite audit log.
 type env struct {
@@ -66,7 +45,7 @@ type env struct {
 	signer  *token.Signer
 	key     *jwk.Key
 	logs    *testutil.SyncBuffer
-	clock   *clock
+	clock   *testutil.Clock
 	// tokens lists every token handed out, for the no-token-in-logs check.
 	mu     sync.Mutex
 	tokens []string
@@ -74,7 +53,7 @@ type env struct {
 
 type envOptions struct {
 	noMint bool
-	clock  *clock
+	clock  *testutil.Clock
 	// engineersConsole adds a policy that lets engineers use the console
 	// (the reference bundle lets only admins), for principals with
 	// console:view but not audit:read.
@@ -142,7 +121,7 @@ func newEnv(t testing.TB, opt envOptions) *env {
 	ctx := context.Background()
 	e := &env{t: t, logs: &testutil.SyncBuffer{}, clock: opt.clock}
 	if e.clock == nil {
-		e.clock = &clock{}
+		e.clock = &testutil.Clock{}
 	}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 

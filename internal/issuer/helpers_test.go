@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
 	"github.com/wardenhq/warden/internal/store/storetest"
+	"github.com/wardenhq/warden/internal/testutil"
 	"github.com/wardenhq/warden/internal/token"
 )
 
@@ -32,30 +32,11 @@ const (
 	audience  = "warden"
 )
 
-// clock is real time plus an offset the test moves forward: real, because
-// go-oidc checks expiry against the wall clock.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
-
 // env is one issuer on a real loopback HTTP server over a real store.
 type env struct {
 	t        testing.TB
 	st       store.Store
-	clock    *clock
+	clock    *testutil.Clock
 	keys     *issuer.KeyRing
 	revs     *issuer.Revocations
 	verifier *authn.Verifier // the gateway's: trusts the IdP and Warden
@@ -74,7 +55,7 @@ var testKEK = []byte("0123456789abcdef0123456789abcdef")
 func newEnv(t testing.TB, b *storetest.Backend) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, clock: &clock{}, kek: testKEK}
+	e := &env{t: t, clock: &testutil.Clock{}, kek: testKEK}
 	e.st = b.Open(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
