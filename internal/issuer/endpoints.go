@@ -16,8 +16,9 @@ import (
 )
 
 // inactive is the whole answer about a token that is not active (RFC 7662
-// §2.2): nothing about why.
-var inactive = map[string]any{"active": false}
+// §2.2): nothing about why. A new map each call, so no caller can alter a
+// shared answer.
+func inactive() map[string]any { return map[string]any{"active": false} }
 
 // serveIntrospect is RFC 7662. The caller must authenticate as a client.
 // Warden's access tokens are active while they verify (signature by a
@@ -47,7 +48,7 @@ func (iss *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := iss.own.Verify(ctx, tok)
 	if err != nil {
-		writeJSON(w, inactive)
+		writeJSON(w, inactive())
 		return
 	}
 	out := map[string]any{
@@ -80,7 +81,7 @@ func (iss *Issuer) introspectRefresh(ctx context.Context, client *store.Client, 
 	t, fam, err := iss.cfg.Store.Refresh(ctx, HashSecret(tok))
 	now := iss.cfg.Clock()
 	if err != nil || fam.ClientID != client.ID || !fam.Revoked.IsZero() || !t.Used.IsZero() || !now.Before(t.Idle) || !now.Before(fam.Expiry) {
-		return inactive
+		return inactive()
 	}
 	return map[string]any{
 		"active":     true,
