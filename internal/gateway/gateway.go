@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
@@ -80,6 +81,11 @@ type Config struct {
 	// routes and without bearer authentication: those endpoints
 	// authenticate clients themselves. nil serves none of them.
 	Issuer http.Handler
+	// Mounts are further data-plane surfaces that authenticate and audit
+	// their own requests (the MCP routes, the AuthZEN decision API). They
+	// are tried in order after the issuer and before bearer authentication;
+	// the first whose Handles accepts the path serves the request.
+	Mounts []Mount
 	// Audit receives one record per request, allowed or denied. nil is only
 	// for tests that say so: nothing is recorded.
 	Audit *audit.Log
@@ -106,6 +112,18 @@ type Config struct {
 	// Logger receives per-request debug lines and warnings; nil discards.
 	// Nothing logged ever contains a token or request content.
 	Logger *slog.Logger
+}
+
+// Mount is a data-plane surface served beside the routes. Handles must be
+// cheap and must not allocate: it runs for every request.
+type Mount struct {
+	// Name identifies the mount in errors ("mcp", "authzen").
+	Name string
+	// Handles reports whether the mount serves the (unescaped) path.
+	Handles func(path string) bool
+	// Handler serves the request. It authenticates the caller, decides and
+	// audits on its own.
+	Handler http.Handler
 }
 
 // Gateway is the data-plane HTTP handler: the configured routes and /authz.
@@ -152,6 +170,7 @@ type Gateway struct {
 	verifier      *authn.Verifier
 	engine        *policy.Engine
 	issuer        http.Handler
+	mounts        []Mount
 	guard         *guard.Guard
 	audit         *audit.Log
 	auditFailOpen bool
@@ -200,10 +219,17 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	mounts := slices.Clone(cfg.Mounts)
+	for i, m := range mounts {
+		if m.Handles == nil || m.Handler == nil {
+			errs = append(errs, fmt.Errorf("mount %d (%q): Handles and Handler are required", i, m.Name))
+		}
+	}
 	g := &Gateway{
 		verifier:      cfg.Verifier,
 		engine:        cfg.Engine,
 		issuer:        cfg.Issuer,
+		mounts:        mounts,
 		guard:         cfg.Guard,
 		audit:         cfg.Audit,
 		auditFailOpen: cfg.AuditFailOpen,

@@ -139,6 +139,8 @@ type fixtureOpts struct {
 	extraPolicy string
 	// issuer is Config.Issuer.
 	issuer http.Handler
+	// mounts is Config.Mounts.
+	mounts []gateway.Mount
 }
 
 // syncBuffer is a log sink safe for concurrent writes.
@@ -205,7 +207,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	f.log = alog
 	gw, err := gateway.New(gateway.Config{
-		Verifier: v, Engine: eng, Guard: gd, Audit: alog, AuditFailOpen: o.failOpen, Issuer: o.issuer,
+		Verifier: v, Engine: eng, Guard: gd, Audit: alog, AuditFailOpen: o.failOpen, Issuer: o.issuer, Mounts: o.mounts,
 		Routes: []gateway.RouteSpec{
 			{Name: "chat", Kind: gateway.KindModel, Methods: []string{"POST"}, Path: "/v1/chat/completions", Upstream: "llm"},
 			{Name: "completions", Kind: gateway.KindModel, Methods: []string{"POST"}, Path: "/v1/completions", Upstream: "llm"},

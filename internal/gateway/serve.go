@@ -37,6 +37,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.issuer.ServeHTTP(w, r)
 		return
 	}
+	for i := range g.mounts {
+		if g.mounts[i].Handles(r.URL.Path) {
+			g.mounts[i].Handler.ServeHTTP(w, r)
+			return
+		}
+	}
 	start := g.now()
 	ex := &exchange{id: audit.NewRequestID(start), start: start, route: g.noRoute}
 	ex.rec = audit.Record{Time: ex.start, RequestID: ex.id, Phase: audit.PhaseDecision, Method: r.Method, Path: r.URL.EscapedPath()}
