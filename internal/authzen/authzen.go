@@ -88,10 +88,10 @@ type Config struct {
 // mount it on the data plane with Handles (gateway.Mount).
 //
 // The subject of every evaluation is the caller's verified bearer token,
-// unless the caller's token holds the pdp:query scope: then an explicit
-// subject is evaluated as SubjectPrincipal maps it (and a missing one is the
-// caller). A caller without pdp:query may send a subject only when it names
-// the caller itself (type and id, no properties); anything else is 403.
+// unless the caller's token holds the pdp:query scope: then the subject is
+// required and is evaluated as SubjectPrincipal maps it. A caller without
+// pdp:query may leave the subject out, or send one that names the caller
+// itself (type and id, no properties); any other subject is 403.
 //
 // A malformed request is 400 (413 for a body over the limit), a missing or
 // invalid token 401, and nothing is decided; an evaluation the engine
@@ -287,6 +287,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the context (see policyContext).
 func (h *Handler) policyRequest(caller *identity.Principal, ev *Evaluation, prefix string) (policy.Request, error) {
 	p := caller
+	if ev.Subject == nil && caller.HasScope(ScopePDPQuery) {
+		return policy.Request{}, badf("%ssubject is required: a caller with the %s scope asks about an explicit subject", prefix, ScopePDPQuery)
+	}
 	if s := ev.Subject; s != nil {
 		switch {
 		case caller.HasScope(ScopePDPQuery):
