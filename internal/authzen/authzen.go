@@ -261,15 +261,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	out := make([]Decision, 0, len(reqs))
-	recs := make([]audit.Record, 0, len(reqs))
-	for i := range reqs {
-		d := h.engine.Decide(r.Context(), reqs[i])
-		out = append(out, answer(&d))
-		recs = append(recs, h.record(rq, &reqs[i], &d))
-		if (sem == DenyOnFirstDeny && !d.Allowed) || (sem == PermitOnFirstPermit && d.Allowed) {
-			break
-		}
+	// One bundle answers the whole request (Engine.DecideAll).
+	ds := h.engine.DecideAll(r.Context(), reqs, func(d *policy.Decision) bool {
+		return (sem == DenyOnFirstDeny && !d.Allowed) || (sem == PermitOnFirstPermit && d.Allowed)
+	})
+	out := make([]Decision, len(ds))
+	recs := make([]audit.Record, len(ds))
+	for i := range ds {
+		out[i] = answer(&ds[i])
+		recs[i] = h.record(rq, &reqs[i], &ds[i])
 	}
 	if !h.store(r.Context(), rq, recs) {
 		writeError(w, r, rq.id, &gateway.Error{Status: http.StatusServiceUnavailable, Code: gateway.CodeUnavailable, Message: "the audit log is unavailable"})

@@ -178,6 +178,34 @@ func (e *Engine) DecideEach(ctx context.Context, req Request, actions ...string)
 	return out
 }
 
+// DecideAll answers reqs in order against one bundle: a hot swap during the
+// call cannot split them between two bundles (an AuthZEN batch is answered
+// by one policy). After each decision, stop (if not nil) may end the
+// batch: the decisions so far are returned, the last being the one stop
+// saw. Every decision gets its own ID; errors are denies as in Decide.
+func (e *Engine) DecideAll(ctx context.Context, reqs []Request, stop func(*Decision) bool) []Decision {
+	c := e.current.Load()
+	out := make([]Decision, 0, len(reqs))
+	for _, req := range reqs {
+		var d Decision
+		switch {
+		case c == nil:
+			d = Decision{Action: req.Action, Resource: req.Resource.UID(), Errors: []string{ErrNoBundle.Error()}}
+		case ctx.Err() != nil:
+			d = Decision{Revision: c.meta.Revision, Digest: c.meta.Digest, Action: req.Action, Resource: req.Resource.UID()}
+			d.deny(ctx.Err())
+		default:
+			d = c.decide(req, e.clock())
+		}
+		d.ID = rand.Text()
+		out = append(out, d)
+		if stop != nil && stop(&out[len(out)-1]) {
+			break
+		}
+	}
+	return out
+}
+
 func describe(m Meta) string {
 	switch {
 	case m.Revision != "" && m.Digest != "":
