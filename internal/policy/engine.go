@@ -134,7 +134,11 @@ func (e *Engine) Current() *Compiled { return e.current.Load() }
 // context.on_behalf_of = User::"<sub>", and as User::"<sub>" alone; the
 // request is allowed only if both passes allow it.
 func (e *Engine) Decide(ctx context.Context, req Request) Decision {
-	c := e.current.Load()
+	return e.decideWith(ctx, e.current.Load(), req)
+}
+
+// decideWith decides req against c (nil: no bundle), with a fresh ID.
+func (e *Engine) decideWith(ctx context.Context, c *Compiled, req Request) Decision {
 	var d Decision
 	switch {
 	case c == nil:
@@ -187,18 +191,7 @@ func (e *Engine) DecideAll(ctx context.Context, reqs []Request, stop func(*Decis
 	c := e.current.Load()
 	out := make([]Decision, 0, len(reqs))
 	for _, req := range reqs {
-		var d Decision
-		switch {
-		case c == nil:
-			d = Decision{Action: req.Action, Resource: req.Resource.UID(), Errors: []string{ErrNoBundle.Error()}}
-		case ctx.Err() != nil:
-			d = Decision{Revision: c.meta.Revision, Digest: c.meta.Digest, Action: req.Action, Resource: req.Resource.UID()}
-			d.deny(ctx.Err())
-		default:
-			d = c.decide(req, e.clock())
-		}
-		d.ID = rand.Text()
-		out = append(out, d)
+		out = append(out, e.decideWith(ctx, c, req))
 		if stop != nil && stop(&out[len(out)-1]) {
 			break
 		}
