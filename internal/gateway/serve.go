@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
-	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/guard"
 	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/policy"
@@ -290,37 +289,21 @@ func (g *Gateway) matched(ex *exchange, m *Match) {
 // returns false.
 func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, ex *exchange) bool {
 	tok, err := BearerToken(r)
-	var challenge string
-	switch {
-	case errors.Is(err, ErrNoToken):
-		challenge = WWWAuthenticate(Realm, "", "")
-		err = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "a bearer token is required", Err: err}
-	case err != nil:
-		challenge = WWWAuthenticate(Realm, "invalid_request", "malformed Authorization header")
-		err = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "malformed Authorization header", Err: err}
-	case len(tok) > g.limits.MaxTokenBytes:
-		challenge = WWWAuthenticate(Realm, "invalid_token", string(authn.ReasonTooLarge))
-		err = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "invalid bearer token", Err: errors.New("token over the size limit")}
-	default:
+	if err == nil && len(tok) > g.limits.MaxTokenBytes {
+		err = ErrTokenTooLarge
+	}
+	if err == nil {
 		p, verr := g.verifier.Verify(r.Context(), tok)
 		if verr == nil {
 			ex.principal = p
-			ex.rec.Issuer, ex.rec.Subject, ex.rec.ClientID, ex.rec.JTI = p.Issuer, p.Subject, p.ClientID, p.TokenID
-			for _, a := range p.Actor {
-				ex.rec.Actors = append(ex.rec.Actors, a.Subject)
-			}
+			RecordPrincipal(&ex.rec, p)
 			return true
 		}
-		desc := "invalid token"
-		var ve *authn.VerifyError
-		if errors.As(verr, &ve) {
-			desc = string(ve.Reason)
-		}
-		challenge = WWWAuthenticate(Realm, "invalid_token", desc)
-		err = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "invalid bearer token", Err: verr}
+		err = verr
 	}
+	challenge, e := Unauthenticated(err)
 	w.Header().Set("WWW-Authenticate", challenge)
-	g.refuse(w, r, ex, err)
+	g.refuse(w, r, ex, e)
 	return false
 }
 
@@ -331,24 +314,11 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, ex *exchange, a
 	t0 := time.Now()
 	d := g.engine.Decide(r.Context(), policy.Request{Principal: ex.principal, Action: action, Resource: res, Context: ex.policyCtx})
 	g.ctr.decision(time.Since(t0))
-	ex.rec.DecisionID = d.ID
-	ex.rec.BundleRevision, ex.rec.BundleDigest = d.Revision, d.Digest
-	ex.rec.Errors = append(ex.rec.Errors, d.Errors...)
-	for _, rs := range d.Reasons {
-		ex.rec.Policies = append(ex.rec.Policies, rs.PolicyID)
-		ex.rec.Reasons = append(ex.rec.Reasons, rs.Reason)
-	}
+	RecordDecision(&ex.rec, &d)
 	if d.Allowed {
 		return true
 	}
-	msg := "access denied by policy"
-	for _, rs := range d.Reasons {
-		if rs.Effect == "forbid" && rs.Reason != "" {
-			msg = rs.Reason
-			break
-		}
-	}
-	g.refuse(w, r, ex, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: msg, DecisionID: d.ID})
+	g.refuse(w, r, ex, Denied(&d))
 	return false
 }
 
