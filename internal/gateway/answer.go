@@ -75,3 +75,9 @@ func RecordDecision(rec *audit.Record, d *policy.Decision) {
 		rec.Reasons = append(rec.Reasons, rs.Reason)
 	}
 }
+
+// ErrorCode returns the stable code WriteError sends for err.
+func ErrorCode(err error) string {
+	_, code, _, _ := public(err)
+	return code
+}
