@@ -29,9 +29,12 @@ type Config struct {
 	// must be signed with.
 	Bundle Bundle
 	// Warden is the Warden deployment that issued the service's tokens:
-	// its URL and the service's client credentials, for introspection of
-	// high-risk actions, the revocation feed and shipping decision records.
-	// The zero value connects to nothing: every high-risk allow is refused.
+	// its URL and the service's client credentials. With it the Enforcer
+	// follows Warden's revocation feed (a revoked token is refused within
+	// about a second), introspects the token of every high-risk allow, and
+	// can ship its decision records (Audit.Ship). The zero value connects to
+	// nothing: revocations are not seen and every high-risk allow is
+	// refused.
 	Warden Warden
 	// Audit is the decision log.
 	Audit Audit
@@ -136,8 +139,9 @@ type Audit struct {
 	// Store is the store URL of the local log: "sqlite:///var/lib/svc/audit.db"
 	// (or a path), or a postgres:// URL. Required unless InsecureNoAudit.
 	Store string
-	// Node names this service's chain ([A-Za-z0-9._-], 1 to 128). Required
-	// with Store; it is also the service's identity in shipped records.
+	// Node names this service's chain ([A-Za-z0-9._-], 1 to 128), which
+	// is the service's identity in every record. Required with Store,
+	// unless Ship sets it.
 	Node string
 	// Async makes Append return once the record is queued instead of after
 	// its group commit: a record still queued when the process dies is
@@ -146,6 +150,12 @@ type Audit struct {
 	// FailOpen lets a request through when the log refuses its record.
 	// false (the default) answers 503 audit_unavailable.
 	FailOpen bool
+	// Ship sends the chain to Warden (POST /audit/ingest) in batches, in
+	// the background, with the Warden client credentials; the client needs
+	// the audit:ingest scope. Node must then be "svc." + Warden.ClientID
+	// (the default when Node is empty), the only chain Warden accepts from
+	// that client.
+	Ship bool
 	// InsecureNoAudit runs without a decision log. For tests and examples.
 	InsecureNoAudit bool
 }

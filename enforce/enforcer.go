@@ -5,18 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/auditship"
 	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/fetch"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/policy"
+	"github.com/wardenhq/warden/internal/revfeed"
 	"github.com/wardenhq/warden/internal/store"
 )
 
@@ -24,16 +27,21 @@ import (
 // the records still queued.
 const CloseTimeout = 10 * time.Second
 
+// DefaultShipTimeout bounds one batch of decision records posted to Warden.
+const DefaultShipTimeout = 30 * time.Second
+
 // Enforcer verifies tokens, decides requests with the active policy bundle
 // and records every decision. It is safe for concurrent use. Build it with
 // New; Close it when the service stops.
 type Enforcer struct {
 	verifier   *authn.Verifier
 	engine     *policy.Engine
-	loader     *bundle.Loader // nil for Bundle.Data
-	store      store.Store    // nil with InsecureNoAudit
-	audit      *audit.Log     // nil with InsecureNoAudit
-	introspect *introspector  // nil without Warden
+	loader     *bundle.Loader     // nil for Bundle.Data
+	store      store.Store        // nil with InsecureNoAudit
+	audit      *audit.Log         // nil with InsecureNoAudit
+	introspect *introspector      // nil without Warden
+	follower   *revfeed.Follower  // nil without Warden
+	shipper    *auditship.Shipper // nil unless Audit.Ship
 	failOpen   bool
 	maxToken   int
 	env        string
@@ -78,11 +86,24 @@ func New(ctx context.Context, cfg Config) (_ *Enforcer, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.introspect != nil {
+		if e.follower, err = revfeed.New(revfeed.Config{
+			URL: cfg.Warden.URL, ClientID: cfg.Warden.ClientID, ClientSecret: cfg.Warden.ClientSecret,
+			Clock: cfg.Clock, Logger: e.log.With("component", "revfeed"),
+		}); err != nil {
+			return nil, fmt.Errorf("enforce: %w", err)
+		}
+		ac.Denylist = e.follower
+		e.wg.Go(func() { _ = e.follower.Run(bg) })
+	}
 	if e.verifier, err = authn.New(ctx, ac); err != nil {
 		return nil, fmt.Errorf("enforce: %w", err)
 	}
-	if err := e.openAudit(ctx, cfg.Audit); err != nil {
+	if err := e.openAudit(ctx, cfg.Audit, cfg.Warden, cfg.HTTPClient); err != nil {
 		return nil, err
+	}
+	if e.shipper != nil {
+		e.wg.Go(func() { _ = e.shipper.Run(bg) })
 	}
 	if e.engine, err = policy.New(policy.Config{Clock: e.now, Logger: e.log.With("component", "policy")}); err != nil {
 		return nil, fmt.Errorf("enforce: %w", err)
@@ -131,14 +152,20 @@ func authnConfig(cfg Config, log *slog.Logger) (authn.Config, error) {
 }
 
 // openAudit opens the store and the hash-chained log.
-func (e *Enforcer) openAudit(ctx context.Context, a Audit) error {
+func (e *Enforcer) openAudit(ctx context.Context, a Audit, w Warden, client *http.Client) error {
 	switch {
-	case a.InsecureNoAudit && a.Store != "":
-		return errors.New("enforce: Audit: Store and InsecureNoAudit are exclusive")
+	case a.InsecureNoAudit && (a.Store != "" || a.Ship):
+		return errors.New("enforce: Audit: InsecureNoAudit excludes Store and Ship")
 	case a.InsecureNoAudit:
 		return nil
 	case a.Store == "":
 		return errors.New("enforce: Audit.Store is required (or InsecureNoAudit)")
+	case a.Ship && e.introspect == nil:
+		return errors.New("enforce: Audit.Ship needs Warden")
+	case a.Ship && a.Node == "":
+		a.Node = auditship.NodeFor(w.ClientID)
+	case a.Ship && a.Node != auditship.NodeFor(w.ClientID):
+		return fmt.Errorf("enforce: Audit.Node %q: a shipped chain must be named %q", a.Node, auditship.NodeFor(w.ClientID))
 	}
 	var err error
 	if e.store, err = store.Open(ctx, a.Store, store.Options{Clock: e.now, Logger: e.log.With("component", "store")}); err != nil {
@@ -150,6 +177,14 @@ func (e *Enforcer) openAudit(ctx context.Context, a Audit) error {
 	}
 	if e.audit, err = audit.New(ctx, audit.Config{Store: e.store, Node: a.Node, Durability: d, Clock: e.now, Logger: e.log.With("component", "audit")}); err != nil {
 		return fmt.Errorf("enforce: audit log: %w", err)
+	}
+	if a.Ship {
+		if e.shipper, err = auditship.New(auditship.Config{
+			Store: e.store.Audit(), Node: a.Node, URL: w.URL, ClientID: w.ClientID, ClientSecret: w.ClientSecret,
+			HTTPClient: fetch.Client(client, DefaultShipTimeout), Clock: e.now, Logger: e.log.With("component", "auditship"),
+		}); err != nil {
+			return fmt.Errorf("enforce: %w", err)
+		}
 	}
 	return nil
 }
@@ -239,6 +274,14 @@ type Status struct {
 	AuditError string `json:"audit_error,omitempty"`
 	// AuditCommitted is the number of records committed since New.
 	AuditCommitted uint64 `json:"audit_committed"`
+	// RevocationsCurrent is true while the revocation feed is followed
+	// (its last sync is recent); RevocationsSynced is when it last was.
+	RevocationsCurrent bool      `json:"revocations_current"`
+	RevocationsSynced  time.Time `json:"revocations_synced,omitzero"`
+	// AuditShipped is the last seq Warden acknowledged (Audit.Ship), and
+	// AuditShipError the last shipping failure.
+	AuditShipped   uint64 `json:"audit_shipped,omitempty"`
+	AuditShipError string `json:"audit_ship_error,omitempty"`
 }
 
 // Status returns a snapshot of the Enforcer's state.
@@ -256,6 +299,13 @@ func (e *Enforcer) Status() Status {
 			s.AuditError = err.Error()
 		}
 		s.AuditCommitted = e.audit.Stats().Committed
+	}
+	if e.follower != nil {
+		s.RevocationsCurrent, s.RevocationsSynced = e.follower.Healthy(), e.follower.LastSync()
+	}
+	if e.shipper != nil {
+		ss := e.shipper.Stats()
+		s.AuditShipped, s.AuditShipError = ss.Acked, ss.LastErr
 	}
 	s.Ready = ps.Loaded && (s.AuditError == "" || e.failOpen)
 	return s
@@ -291,6 +341,13 @@ func (e *Enforcer) Close() error {
 		if e.audit != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
 			errs = append(errs, e.audit.Close(ctx))
+			if e.shipper != nil {
+				// Whatever the log committed last, once more; Warden
+				// gets the rest from the store on the next start.
+				if err := e.shipper.Sync(ctx); err != nil {
+					e.log.Warn("decision records not all shipped at close", "err", err)
+				}
+			}
 			cancel()
 		}
 		if e.verifier != nil {
