@@ -141,14 +141,18 @@ func TestHighRiskWithoutWarden(t *testing.T) {
 func TestConfigRefused(t *testing.T) {
 	k := newKeys(t)
 	tests := map[string]func(*enforce.Config){
-		"no issuers":           func(c *enforce.Config) { c.Issuers = nil },
-		"two key sources":      func(c *enforce.Config) { c.Issuers[0].JWKSURL = "https://idp.test/jwks" },
-		"no bundle keys":       func(c *enforce.Config) { c.Bundle.PublicKeys = nil },
-		"private bundle key":   func(c *enforce.Config) { b, _ := k.bundle.MarshalJSON(); c.Bundle.PublicKeys = b },
-		"two bundle sources":   func(c *enforce.Config) { c.Bundle.Path = "x.tar.gz" },
-		"no audit":             func(c *enforce.Config) { c.Audit = enforce.Audit{} },
-		"ship without warden":  func(c *enforce.Config) { c.Audit = enforce.Audit{Store: "sqlite://" + t.TempDir() + "/a.db", Ship: true} },
-		"plain http warden":    func(c *enforce.Config) { c.Warden = enforce.Warden{URL: "http://warden.example", ClientID: "a", ClientSecret: "b"} },
+		"no issuers":         func(c *enforce.Config) { c.Issuers = nil },
+		"two key sources":    func(c *enforce.Config) { c.Issuers[0].JWKSURL = "https://idp.test/jwks" },
+		"no bundle keys":     func(c *enforce.Config) { c.Bundle.PublicKeys = nil },
+		"private bundle key": func(c *enforce.Config) { b, _ := k.bundle.MarshalJSON(); c.Bundle.PublicKeys = b },
+		"two bundle sources": func(c *enforce.Config) { c.Bundle.Path = "x.tar.gz" },
+		"no audit":           func(c *enforce.Config) { c.Audit = enforce.Audit{} },
+		"ship without warden": func(c *enforce.Config) {
+			c.Audit = enforce.Audit{Store: "sqlite://" + t.TempDir() + "/a.db", Ship: true}
+		},
+		"plain http warden": func(c *enforce.Config) {
+			c.Warden = enforce.Warden{URL: "http://warden.example", ClientID: "a", ClientSecret: "b"}
+		},
 		"warden without creds": func(c *enforce.Config) { c.Warden = enforce.Warden{URL: "https://warden.example"} },
 		"long introspection cache": func(c *enforce.Config) {
 			c.Warden = enforce.Warden{URL: "https://warden.example", ClientID: "a", ClientSecret: "b", IntrospectionCacheTTL: enforce.MaxIntrospectionCacheTTL + 1}

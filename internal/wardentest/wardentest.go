@@ -95,6 +95,17 @@ token_issuer:
   audiences: [%s]
   key_encryption_key: {file: kek}
   resync_interval: 1s
+upstreams:
+  - name: unused
+    url: http://127.0.0.1:9
+routes:
+  - name: unused
+    kind: tool
+    methods: [GET]
+    path: /unused/{id}
+    action: trace:read
+    resource: {type: Trace, id: "{id}"}
+    upstream: unused
 `, "sqlite://"+filepath.Join(w.Dir, "warden.db"), Issuer, Audience))
 
 	creds := make(map[string]Client, len(clients))
