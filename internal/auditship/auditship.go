@@ -100,11 +100,16 @@ type Response struct {
 	Accepted   int    `json:"accepted"`   // rows stored by this request
 	Duplicates int    `json:"duplicates"` // rows Warden already held, identical
 	Head       Head   `json:"head"`
-	Error      *struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id,omitempty"`
-	} `json:"error,omitempty"`
+	// Error is set on a refusal, in the shape of every Warden JSON error.
+	Error *ErrorMember `json:"error,omitempty"`
+}
+
+// ErrorMember is the "error" member of a refusal: a stable code, a public
+// message and the request id that Warden's audit record carries.
+type ErrorMember struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Error codes of the endpoint besides the gateway's.

@@ -21,6 +21,7 @@ import (
 	"github.com/wardenhq/warden/internal/console"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/guard"
+	"github.com/wardenhq/warden/internal/ingest"
 	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
@@ -306,16 +307,25 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 	}
 
 	var issuerHandler http.Handler
+	var mounts []gateway.Mount
 	if cfg.TokenIssuer != nil {
 		ic.Verifier, ic.Engine, ic.Audit, ic.AuditFailOpen = s.verifier, s.engine, s.audit, cfg.AuditFailOpen
 		if s.issuer, err = issuer.New(ctx, ic); err != nil {
 			return nil, fmt.Errorf("token issuer: %w", err)
 		}
 		issuerHandler = s.issuer
+		// Services ship their decision logs as the issuer's clients.
+		ing, err := ingest.New(ingest.Config{Store: s.store, Issuer: s.issuer, Audit: s.audit, AuditFailOpen: cfg.AuditFailOpen,
+			Clock: stdio.Now, Logger: logger.With("component", "ingest")})
+		if err != nil {
+			return nil, fmt.Errorf("audit ingest: %w", err)
+		}
+		mounts = append(mounts, gateway.Mount{Name: "audit-ingest", Handles: ingest.Handles, Handler: ing})
 	}
 
 	if s.gateway, err = gateway.New(gateway.Config{
 		Issuer:         issuerHandler,
+		Mounts:         mounts,
 		Verifier:       s.verifier,
 		Engine:         s.engine,
 		Guard:          g,
