@@ -6,7 +6,8 @@
 //
 // It trusts the tokens of one Warden, follows its revocations, confirms
 // high-risk actions (approving a workflow, deleting a record) with it, and
-// writes its decision records to a local hash-chained SQLite log:
+// writes its decision records to a local hash-chained SQLite log, which it
+// ships to Warden in the background:
 //
 //	service -listen 127.0.0.1:8081 \
 //	  -warden http://127.0.0.1:8080 -issuer https://warden.example.com -audience records \
@@ -76,6 +77,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		bundleKeys = fs.String("bundle-keys", "", "the bundle signing public keys, JWK Set or PEM (required)")
 		auditDB    = fs.String("audit", "", "the SQLite file of the decision log (required)")
 		env        = fs.String("env", "", "the deployment (context.env)")
+		ship       = fs.Bool("ship", true, "ship the decision records to Warden (the client needs the audit:ingest scope)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -102,7 +104,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		}},
 		Bundle: enforce.Bundle{Path: *bundlePath, PublicKeys: keys, PollInterval: time.Second},
 		Warden: enforce.Warden{URL: *wardenURL, ClientID: *clientID, ClientSecret: strings.TrimSpace(string(secret))},
-		Audit:  enforce.Audit{Store: "sqlite://" + *auditDB, Node: "svc." + *clientID},
+		Audit:  enforce.Audit{Store: "sqlite://" + *auditDB, Node: "svc." + *clientID, Ship: *ship},
 		Env:    *env,
 		Logger: log,
 	})
