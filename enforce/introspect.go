@@ -25,13 +25,13 @@ const (
 	maxIntrospectionCache = 10000
 )
 
-// ErrInactive is the cause of a high-risk refusal when Warden answers that
+// errInactive is the cause of a high-risk refusal when Warden answers that
 // the token is not active (revoked, expired, unknown).
-var ErrInactive = errors.New("enforce: the token is not active")
+var errInactive = errors.New("enforce: the token is not active")
 
-// ErrNoWarden is the cause of a high-risk refusal when the Enforcer has no
+// errNoWarden is the cause of a high-risk refusal when the Enforcer has no
 // Warden to confirm the token with.
-var ErrNoWarden = errors.New("enforce: no Warden configured to confirm high-risk actions")
+var errNoWarden = errors.New("enforce: no Warden configured to confirm high-risk actions")
 
 // introspector confirms tokens at Warden's RFC 7662 endpoint, with a short
 // cache of the answers.
@@ -85,11 +85,11 @@ func newIntrospector(w Warden, client *http.Client, now func() time.Time) (*intr
 }
 
 // confirm reports nil when Warden says the token of p is active (from the
-// cache when a recent answer says so), ErrInactive when it is not, and
+// cache when a recent answer says so), errInactive when it is not, and
 // another error when Warden could not be asked. Only nil allows.
 func (in *introspector) confirm(ctx context.Context, token string, p *authn.Principal) error {
 	if in == nil {
-		return ErrNoWarden
+		return errNoWarden
 	}
 	key := sha256.Sum256([]byte(token))
 	now := in.now()
@@ -99,7 +99,7 @@ func (in *introspector) confirm(ctx context.Context, token string, p *authn.Prin
 		in.mu.Unlock()
 		if ok && now.Before(c.until) {
 			if !c.active {
-				return ErrInactive
+				return errInactive
 			}
 			return nil
 		}
@@ -112,7 +112,7 @@ func (in *introspector) confirm(ctx context.Context, token string, p *authn.Prin
 		in.put(key, introspection{active: active, until: now.Add(in.ttl)}, now)
 	}
 	if !active {
-		return ErrInactive
+		return errInactive
 	}
 	return nil
 }

@@ -101,15 +101,15 @@ func TestIntrospectionCache(t *testing.T) {
 	clock.Advance(time.Second)
 	step(nil, 1) // still within the TTL
 	clock.Advance(time.Second)
-	step(ErrInactive, 2)
-	step(ErrInactive, 2)
+	step(errInactive, 2)
+	step(errInactive, 2)
 
 	srv.Close()
 	clock.Advance(3 * time.Second)
-	if err := in.confirm(ctx, "tok", p); err == nil || errors.Is(err, ErrInactive) {
+	if err := in.confirm(ctx, "tok", p); err == nil || errors.Is(err, errInactive) {
 		t.Fatalf("Warden gone: %v, want a call error", err)
 	}
-	if err := (*introspector)(nil).confirm(ctx, "tok", p); !errors.Is(err, ErrNoWarden) {
+	if err := (*introspector)(nil).confirm(ctx, "tok", p); !errors.Is(err, errNoWarden) {
 		t.Fatalf("no Warden: %v", err)
 	}
 }

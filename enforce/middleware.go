@@ -178,6 +178,9 @@ func (e *Enforcer) judge(ctx context.Context, st *request, action string, res po
 	for k, v := range extra {
 		pctx[k] = v
 	}
+	// ip and env are facts of the Enforcer, never of the caller.
+	delete(pctx, "ip")
+	delete(pctx, "env")
 	if st.ip.IsValid() {
 		pctx["ip"] = st.ip
 	}
