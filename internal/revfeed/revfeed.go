@@ -254,8 +254,8 @@ func (f *Follower) Run(ctx context.Context) error {
 				break
 			}
 			failures++
-			f.failures.Add(1)
 			f.setErr(err.Error())
+			f.failures.Add(1)
 			d := backoff(f.cfg.MinBackoff, f.cfg.MaxBackoff, failures)
 			f.log.Warn("revfeed: poll failed", "err", err, "retry_in", d)
 			select {
@@ -363,7 +363,7 @@ func ParsePage(b []byte) (*Page, error) {
 // the live set at once (never removing one early) and collected; the
 // collected set replaces the live one when the reset completes.
 func (f *Follower) apply(p *Page) {
-	f.polls.Add(1)
+	defer f.polls.Add(1)
 	now := f.cfg.Clock().Unix()
 	if p.Reset {
 		f.pending = make(map[string]int64, len(p.Revoked))
