@@ -156,3 +156,26 @@ func verifyWardenToken(ctx context.Context, issuer, audience, token string) (sub
 	}
 	return t.Subject, claims.ClientID, nil
 }
+
+// TestDocsFeedCurl runs the revocation-feed walkthrough of docs/issuer.md
+// against a real server and compares its output with the documented one.
+func TestDocsFeedCurl(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("curl is needed for the docs test")
+		}
+		t.Skip("no curl")
+	}
+	e := newEnv(t, storetest.NewSQLite(t))
+	secret := e.addClient("billing", nil, issuer.GrantClientCredentials)
+	cmd := exec.CommandContext(t.Context(), "bash", "-euo", "pipefail", "-c", docBlock(t, "<!-- feed-curl -->"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + t.TempDir(), "WARDEN=" + e.url, "CLIENT_SECRET=" + secret}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the documented commands failed: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if want := docBlock(t, "<!-- feed-curl-output -->"); stdout.String() != want {
+		t.Errorf("documented output:\n%s\nactual:\n%s", want, stdout.String())
+	}
+}
