@@ -30,14 +30,14 @@ import (
 // ingest handler on a real loopback server over a real store, with its
 // own audit log.
 type warden struct {
-	t       *testing.T
+	t       testing.TB
 	st      store.Store
 	url     string
 	handler atomic.Pointer[http.Handler]
 	log     *audit.Log
 }
 
-func newWarden(t *testing.T, b *storetest.Backend) *warden {
+func newWarden(t testing.TB, b *storetest.Backend) *warden {
 	t.Helper()
 	ctx := context.Background()
 	w := &warden{t: t, st: b.Open(t)}
@@ -107,7 +107,7 @@ type service struct {
 	node string
 }
 
-func newService(t *testing.T, clientID string) *service {
+func newService(t testing.TB, clientID string) *service {
 	t.Helper()
 	st := storetest.NewSQLite(t).Open(t)
 	node := auditship.NodeFor(clientID)
@@ -120,7 +120,7 @@ func newService(t *testing.T, clientID string) *service {
 }
 
 // decide writes n decision records.
-func (s *service) decide(t *testing.T, n int) {
+func (s *service) decide(t testing.TB, n int) {
 	t.Helper()
 	for i := range n {
 		rec := audit.Record{RequestID: audit.NewRequestID(time.Now()), Subject: "alice", ClientID: "billing", Action: "record:read",
