@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wardenhq/warden/internal/backoff"
 	"github.com/wardenhq/warden/internal/store"
 )
 
@@ -277,7 +277,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 			return err
 		case err != nil:
 			failures++
-			wait = backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, failures)
+			wait = backoff.Delay(s.cfg.MinBackoff, s.cfg.MaxBackoff, failures)
 			s.log.Warn("auditship: shipping failed", "node", s.cfg.Node, "err", err, "retry_in", wait)
 		default:
 			failures = 0
@@ -452,17 +452,4 @@ func (s *Shipper) setErr(msg string) {
 	s.errMu.Lock()
 	s.lastErr = msg
 	s.errMu.Unlock()
-}
-
-// backoff is min·2^(n-1), capped at max, with up to 50% jitter taken off.
-func backoff(minD, maxD time.Duration, n int) time.Duration {
-	d := minD
-	for i := 1; i < n && d < maxD; i++ {
-		d *= 2
-	}
-	d = min(d, maxD)
-	if d <= 0 {
-		return 0
-	}
-	return d - time.Duration(rand.Int64N(int64(d)/2+1))
 }

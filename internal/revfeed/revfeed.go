@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -34,6 +33,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wardenhq/warden/internal/backoff"
 )
 
 // Path is the feed's path on Warden's data plane.
@@ -254,9 +255,9 @@ func (f *Follower) Run(ctx context.Context) error {
 				break
 			}
 			failures++
-			f.failures.Add(1)
 			f.setErr(err.Error())
-			d := backoff(f.cfg.MinBackoff, f.cfg.MaxBackoff, failures)
+			f.failures.Add(1)
+			d := backoff.Delay(f.cfg.MinBackoff, f.cfg.MaxBackoff, failures)
 			f.log.Warn("revfeed: poll failed", "err", err, "retry_in", d)
 			select {
 			case <-ctx.Done():
@@ -363,7 +364,7 @@ func ParsePage(b []byte) (*Page, error) {
 // the live set at once (never removing one early) and collected; the
 // collected set replaces the live one when the reset completes.
 func (f *Follower) apply(p *Page) {
-	f.polls.Add(1)
+	defer f.polls.Add(1)
 	now := f.cfg.Clock().Unix()
 	if p.Reset {
 		f.pending = make(map[string]int64, len(p.Revoked))
@@ -403,17 +404,4 @@ func (f *Follower) setErr(s string) {
 	f.mu.Lock()
 	f.lastErr = s
 	f.mu.Unlock()
-}
-
-// backoff is min·2^(n-1), capped at max, with up to 50% jitter taken off.
-func backoff(minD, maxD time.Duration, n int) time.Duration {
-	d := minD
-	for i := 1; i < n && d < maxD; i++ {
-		d *= 2
-	}
-	d = min(d, maxD)
-	if d <= 0 {
-		return 0
-	}
-	return d - time.Duration(rand.Int64N(int64(d)/2+1))
 }
