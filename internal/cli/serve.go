@@ -16,6 +16,7 @@ import (
 
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/authn"
+	"github.com/wardenhq/warden/internal/authzen"
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/console"
@@ -323,7 +324,26 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 		mounts = append(mounts, gateway.Mount{Name: "audit-ingest", Handles: ingest.Handles, Handler: ing})
 	}
 
+	// The AuthZEN decision API (docs/authzen.md) is always on: it answers
+	// only verified callers, about themselves unless their token holds
+	// pdp:query, and audits every evaluation like the gateway.
+	pdp, err := authzen.New(authzen.Config{
+		Verifier:      s.verifier,
+		Engine:        s.engine,
+		Audit:         s.audit,
+		AuditFailOpen: cfg.AuditFailOpen,
+		URL:           s.issuerURL(),
+		Limits:        authzen.Limits{MaxTokenBytes: cfg.Limits.MaxTokenBytes},
+		Node:          s.node,
+		Clock:         stdio.Now,
+		Logger:        logger.With("component", "authzen"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authzen: %w", err)
+	}
+
 	if s.gateway, err = gateway.New(gateway.Config{
+		Mounts:         []gateway.Mount{pdp.Mount()},
 		Issuer:         issuerHandler,
 		Mounts:         mounts,
 		Verifier:       s.verifier,

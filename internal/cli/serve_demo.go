@@ -19,6 +19,7 @@ import (
 
 	"github.com/wardenhq/warden/examples"
 	"github.com/wardenhq/warden/internal/authn"
+	"github.com/wardenhq/warden/internal/authzen"
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/echo"
 	"github.com/wardenhq/warden/internal/issuer"
@@ -309,7 +310,7 @@ func (d *demoEnv) addClient(ctx context.Context, st store.Store, now time.Time) 
 		return fmt.Errorf("demo client: %w", err)
 	}
 	if err := st.Issuer().AddClient(ctx, store.Client{
-		ID: demoClient, Name: "demo evaluation agent", SecretHash: hash, Scopes: []string{"trace:read", "model:invoke"},
+		ID: demoClient, Name: "demo evaluation agent", SecretHash: hash, Scopes: []string{"trace:read", "model:invoke", authzen.ScopePDPQuery},
 		GrantTypes: []string{issuer.GrantClientCredentials, issuer.GrantRefreshToken, issuer.GrantTokenExchange}, Created: now,
 	}); err != nil {
 		return fmt.Errorf("demo client: %w", err)
@@ -406,6 +407,8 @@ func (d *demoEnv) issuerBanner(base string) string {
   # token exchange: the agent acting for eve (the audit record shows both)
   curl -s -u %[2]s:$CLIENT_SECRET -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d subject_token=$EVE -d subject_token_type=urn:ietf:params:oauth:token-type:access_token %[1]s/oauth2/token
   curl -s %[1]s/.well-known/openid-configuration
+  # the AuthZEN decision API (docs/authzen.md): may eve read trace t-1 of her tenant?
+  curl -s %[1]s/access/v1/evaluation -H 'Content-Type: application/json' -H "Authorization: Bearer $EVE" -d '{"action":{"name":"trace:read"},"resource":{"type":"Trace","id":"t-1","properties":{"tenant":"acme"}}}'
 
 `, base, demoClient, d.clientSecret), "\n")
 }

@@ -276,6 +276,22 @@ func (c *Compiled) Actions() []string {
 	return out
 }
 
+// ResourceTypes returns the resource types the schema lets action apply
+// to (its appliesTo), sorted; nil for an unknown action. action is an id
+// ("trace:read") or a full Cedar UID, as in Request.Action.
+func (c *Compiled) ResourceTypes(action string) []string {
+	a, ok := c.actions[action]
+	if !ok {
+		return nil
+	}
+	out := make([]string, len(a.resources))
+	for i, t := range a.resources {
+		out[i] = string(t)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Compile reads a bundle from fsys (policies/*.cedar, schema.cedarschema,
 // optional entities.json), validates every policy and entity against the
 // schema and indexes the policies by action. Problems are reported together

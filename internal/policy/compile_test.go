@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -195,6 +196,26 @@ namespace Audit {
 		d := c.decide(Request{Principal: user("alice"), Action: tc.action, Resource: doc("d1", 1)}, testClock())
 		if d.Allowed != tc.allow {
 			t.Errorf("%s: allowed %v, want %v (%s)", tc.action, d.Allowed, tc.allow, d.Summary())
+		}
+	}
+}
+
+func TestResourceTypes(t *testing.T) {
+	c, err := Compile(os.DirFS("../../examples/policy"), Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		action string
+		want   []string
+	}{
+		{"trace:read", []string{"Trace"}},
+		{`Action::"secret:read"`, []string{"Secret", "Tool"}},
+		{"pii:view", []string{"Conversation", "Output", "Record", "Tool", "Trace"}},
+		{"no:such", nil},
+	} {
+		if got := c.ResourceTypes(tc.action); !slices.Equal(got, tc.want) {
+			t.Errorf("ResourceTypes(%q) = %v, want %v", tc.action, got, tc.want)
 		}
 	}
 }

@@ -139,6 +139,28 @@ func RunTests(ctx context.Context, fsys fs.FS, opts TestOptions) (*TestReport, e
 	if err != nil {
 		return nil, err
 	}
+	cases, err := loadCases(fsys)
+	if err != nil {
+		return nil, err
+	}
+	rep := &TestReport{Policies: c.Policies()}
+	for i := range cases {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		res := runCase(c, &cases[i], opts, clock())
+		if res.Passed {
+			rep.Passed++
+		} else {
+			rep.Failed++
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	return rep, nil
+}
+
+// loadCases reads and checks every case of tests/*.yaml, in file order.
+func loadCases(fsys fs.FS) ([]loadedCase, error) {
 	files, err := fs.Glob(fsys, TestsGlob)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", TestsGlob, err)
@@ -161,20 +183,54 @@ func RunTests(ctx context.Context, fsys fs.FS, opts TestOptions) (*TestReport, e
 	if len(cases) == 0 {
 		return nil, ErrNoTests
 	}
-	rep := &TestReport{Policies: c.Policies()}
-	for i := range cases {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		res := runCase(c, &cases[i], opts, clock())
-		if res.Passed {
-			rep.Passed++
-		} else {
-			rep.Failed++
-		}
-		rep.Results = append(rep.Results, res)
+	return cases, nil
+}
+
+// TestCase is one case of a bundle's tests/*.yaml as LoadTestCases reads
+// it, for tools that put the same questions to other surfaces (the
+// differential test of internal/differential).
+type TestCase struct {
+	File string // bundle path, e.g. tests/roles.yaml
+	Line int
+	Name string
+	// Claims are the case's claims (its named principal's or its own), with
+	// the types of claims decoded from a JSON token; nil when the case
+	// gives a Token instead (decode it without verifying: a test case is not
+	// a credential).
+	Claims   map[string]any
+	Token    string
+	Action   string
+	Resource Resource
+	Context  map[string]any
+	// Expect is "allow" or "deny"; Reasons the expected policy ids, nil
+	// when the case does not check them.
+	Expect  string
+	Reasons []string
+}
+
+// LoadTestCases reads every case of tests/*.yaml in fsys, checked as
+// RunTests checks them (problems are a *CompileError; no cases is
+// ErrNoTests), without compiling or running the bundle.
+func LoadTestCases(fsys fs.FS) ([]TestCase, error) {
+	cases, err := loadCases(fsys)
+	if err != nil {
+		return nil, err
 	}
-	return rep, nil
+	out := make([]TestCase, 0, len(cases))
+	for _, lc := range cases {
+		tc := TestCase{
+			File: lc.file, Line: lc.line, Name: lc.Name, Token: lc.Token, Action: lc.Action,
+			Resource: Resource{Type: lc.Resource.Type, ID: lc.Resource.ID, Attributes: lc.Resource.Attributes},
+			Context:  lc.Context, Expect: lc.Expect, Reasons: lc.testCase.Reasons,
+		}
+		if lc.Token == "" {
+			if tc.Claims, err = jsonClaims(lc.claims); err != nil {
+				return nil, fmt.Errorf("%s:%d: case %q: claims: %w", lc.file, lc.line, lc.Name, err)
+			}
+		}
+		out = append(out, tc)
+	}
+	return out, nil
 }
 
 type loadedCase struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -162,5 +163,28 @@ func TestRunTestsReasonsUnchecked(t *testing.T) {
 		var buf bytes.Buffer
 		_ = rep.Write(&buf, "")
 		t.Errorf("want the second case to fail:\n%s", buf.String())
+	}
+}
+
+func TestLoadTestCases(t *testing.T) {
+	cases, err := policy.LoadTestCases(os.DirFS("../../examples/policy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := policy.RunTests(context.Background(), os.DirFS("../../examples/policy"), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) != len(rep.Results) {
+		t.Fatalf("LoadTestCases: %d cases, RunTests ran %d", len(cases), len(rep.Results))
+	}
+	for i, c := range cases {
+		r := rep.Results[i]
+		if c.Name != r.Name || c.File != r.File || c.Line != r.Line || c.Expect != r.Expect {
+			t.Errorf("case %d: loaded %s:%d %q (%s), ran %s:%d %q (%s)", i, c.File, c.Line, c.Name, c.Expect, r.File, r.Line, r.Name, r.Expect)
+		}
+		if (c.Claims == nil) == (c.Token == "") {
+			t.Errorf("case %q: want exactly one of claims and token", c.Name)
+		}
 	}
 }
