@@ -342,8 +342,8 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 		return nil, fmt.Errorf("authzen: %w", err)
 	}
 
+	mounts = append(mounts, pdp.Mount())
 	if s.gateway, err = gateway.New(gateway.Config{
-		Mounts:         []gateway.Mount{pdp.Mount()},
 		Issuer:         issuerHandler,
 		Mounts:         mounts,
 		Verifier:       s.verifier,
