@@ -97,7 +97,9 @@ func enforceDecider(t *testing.T, e *env, cat *differential.Catalogue) Decider {
 	gw := gatewayDecider(t, e, cat) // for its Skip: the same route shapes
 	client := &http.Client{Timeout: 10 * time.Second}
 	highRisk := 0
-	t.Cleanup(func() { t.Logf("enforce: %d high-risk allows refused for want of a Warden to confirm them, compared as allows", highRisk) })
+	t.Cleanup(func() {
+		t.Logf("enforce: %d high-risk allows refused for want of a Warden to confirm them, compared as allows", highRisk)
+	})
 	return Decider{
 		Name: "enforce",
 		Skip: func(c differential.Case) string {
