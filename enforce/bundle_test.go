@@ -2,10 +2,14 @@ package enforce_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/wardenhq/warden/enforce"
 	"github.com/wardenhq/warden/internal/jwk"
@@ -91,5 +95,49 @@ func TestNoBundleDeniesEverything(t *testing.T) {
 	srv := serve(t, e, serviceRoutes, echoHandler())
 	if a := call(t, "GET", srv.URL+"/traces/t-1", k.mint(t, "reader", "trace:read", nil), nil); a.status != 403 {
 		t.Fatalf("status %d, want 403", a.status)
+	}
+}
+
+// TestBundleFromURL polls a bundle URL in the background with
+// If-None-Match: an unchanged bundle is revalidated (304), a new one
+// activates without a restart.
+func TestBundleFromURL(t *testing.T) {
+	k := newKeys(t)
+	var mu sync.Mutex
+	current, etag := wardentest.SignBundle(t, policyDir(t), "url-1", k.bundle), `"v1"`
+	var notModified int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Header.Get("If-None-Match") == etag {
+			notModified++
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", etag)
+		w.Write(current)
+	}))
+	defer srv.Close()
+	cfg := k.config(t)
+	cfg.Bundle = enforce.Bundle{URL: srv.URL + "/bundle.tar.gz", PublicKeys: wardentest.PublicJWKS(t, k.bundle), PollInterval: 20 * time.Millisecond}
+	e := newEnforcer(t, cfg)
+	if s := e.Status(); s.BundleRevision != "url-1" {
+		t.Fatalf("status %+v", s)
+	}
+	waitFor(t, "a revalidation (304)", func() bool { mu.Lock(); defer mu.Unlock(); return notModified > 0 })
+	mu.Lock()
+	current, etag = wardentest.SignBundle(t, policyDir(t), "url-2", k.bundle), `"v2"`
+	mu.Unlock()
+	waitFor(t, "the new bundle", func() bool { return e.Status().BundleRevision == "url-2" })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 10s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
