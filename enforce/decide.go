@@ -134,7 +134,8 @@ type Principal struct {
 
 // PrincipalFrom returns the principal of a request the middleware let
 // through (ctx is the request's context), and false for any other context.
-// The slices and map are copies.
+// The slices and the Attributes map are copies; attribute values that are
+// themselves JSON arrays or objects are shared, so do not modify them.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	st := requestFrom(ctx)
 	if st == nil || st.principal == nil {

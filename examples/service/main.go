@@ -48,17 +48,19 @@ func main() {
 
 // routes is the service's route table: method and pattern → action and
 // resource.
-var routes = []enforce.Route{
-	{Name: "trace-read", Methods: []string{"GET"}, Pattern: "/traces/{id}", Action: "trace:read",
-		Resource: enforce.ResourceTemplate{Type: "Trace", ID: "{id}"}},
-	{Name: "trace-replay", Methods: []string{"POST"}, Pattern: "/traces/{id}/replay", Action: "trace:replay",
-		Resource: enforce.ResourceTemplate{Type: "Trace", ID: "{id}"}},
-	{Name: "record-read", Methods: []string{"GET"}, Pattern: "/records/{id}", Action: "record:read",
-		Resource: enforce.ResourceTemplate{Type: "Record", ID: "{id}"}},
-	{Name: "record-delete", Methods: []string{"DELETE"}, Pattern: "/records/{id}", Action: "record:delete",
-		Resource: enforce.ResourceTemplate{Type: "Record", ID: "{id}"}},
-	{Name: "workflow-approve", Methods: []string{"POST"}, Pattern: "/workflows/{id}/approve", Action: "workflow:approve",
-		Resource: enforce.ResourceTemplate{Type: "Workflow", ID: "{id}"}},
+func routes() []enforce.Route {
+	return []enforce.Route{
+		{Name: "trace-read", Methods: []string{"GET"}, Pattern: "/traces/{id}", Action: "trace:read",
+			Resource: enforce.ResourceTemplate{Type: "Trace", ID: "{id}"}},
+		{Name: "trace-replay", Methods: []string{"POST"}, Pattern: "/traces/{id}/replay", Action: "trace:replay",
+			Resource: enforce.ResourceTemplate{Type: "Trace", ID: "{id}"}},
+		{Name: "record-read", Methods: []string{"GET"}, Pattern: "/records/{id}", Action: "record:read",
+			Resource: enforce.ResourceTemplate{Type: "Record", ID: "{id}"}},
+		{Name: "record-delete", Methods: []string{"DELETE"}, Pattern: "/records/{id}", Action: "record:delete",
+			Resource: enforce.ResourceTemplate{Type: "Record", ID: "{id}"}},
+		{Name: "workflow-approve", Methods: []string{"POST"}, Pattern: "/workflows/{id}/approve", Action: "workflow:approve",
+			Resource: enforce.ResourceTemplate{Type: "Workflow", ID: "{id}"}},
+	}
 }
 
 // run parses args, builds the Enforcer and serves until ctx ends. ready,
@@ -114,7 +116,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	defer e.Close()
 
 	svc := newService(e)
-	protect, err := e.Middleware(routes)
+	protect, err := e.Middleware(routes())
 	if err != nil {
 		return err
 	}
