@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/cli"
 	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/store"
 	"github.com/wardenhq/warden/internal/testutil"
@@ -212,6 +213,14 @@ func TestService(t *testing.T) {
 	rep, err := audit.Verify(context.Background(), st, "svc.records-svc")
 	if err != nil || !rep.OK() || rep.Records < 20 {
 		t.Fatalf("the service's decision chain: %v %+v", err, rep)
+	}
+	// `warden audit verify` checks the service's chain, locally and as
+	// shipped to Warden, like any node's.
+	for _, db := range []string{auditDB, filepath.Join(w.Dir, "warden.db")} {
+		var out, errOut strings.Builder
+		if code := cli.Run(context.Background(), []string{"audit", "verify", "--store", "sqlite://" + db, "--node", "svc.records-svc"}, cli.IO{Stdout: &out, Stderr: &errOut}); code != 0 {
+			t.Errorf("warden audit verify %s: exit %d\n%s%s", filepath.Base(db), code, out.String(), errOut.String())
+		}
 	}
 }
 
