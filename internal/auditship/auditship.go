@@ -11,7 +11,10 @@
 // after it. A 409 means Warden's head is elsewhere (another shipper, a
 // restart); the Shipper resumes from the head in the answer. Re-sent rows
 // that Warden already holds are acknowledged, so a retry after a lost
-// answer is harmless.
+// answer is harmless. A chain has one writer: replicas of a service each
+// need their own client (billing-1, billing-2), since Warden holding more
+// or other records under the name than the local store stops the Shipper
+// with ErrDiverged.
 //
 // The wire format (Batch, Row, Head, Response) is defined here and used by
 // Warden's server side.
@@ -320,10 +323,15 @@ func (s *Shipper) sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("auditship: read local head: %w", err)
 	}
-	if localHead == nil {
-		return nil
+	var target uint64
+	if localHead != nil {
+		target = localHead.Seq
 	}
-	target := localHead.Seq
+	if s.head.Seq > target {
+		// Only this chain's writer appends to it: Warden holding more than
+		// the local store means another store wrote under this name.
+		return fmt.Errorf("%w: Warden holds %d records of %q, the local chain %d", ErrDiverged, s.head.Seq, s.cfg.Node, target)
+	}
 	conflicts := 0
 	for s.head.Seq < target {
 		rows, err := s.read(ctx, s.head.Seq, min(target-s.head.Seq, uint64(s.cfg.BatchRows)))
@@ -341,6 +349,9 @@ func (s *Shipper) sync(ctx context.Context) error {
 		if errors.As(err, &ce) {
 			if conflicts++; conflicts > maxConflicts {
 				return err
+			}
+			if s.head.Seq > target {
+				return fmt.Errorf("%w: Warden holds %d records of %q, the local chain %d", ErrDiverged, s.head.Seq, s.cfg.Node, target)
 			}
 			continue
 		}

@@ -413,6 +413,16 @@ func TestShipperDivergence(t *testing.T) {
 	if err := sh.Run(ctx); !errors.Is(err, auditship.ErrDiverged) {
 		t.Fatalf("Run = %v, want ErrDiverged", err)
 	}
+	// A shorter local chain under the same name (a second replica sharing
+	// the client, or a lost local store) is a divergence too.
+	shorter := newService(t, "billing")
+	shorter.decide(t, 2)
+	if err := w.shipper(t, shorter, "billing", secret).Sync(ctx); !errors.Is(err, auditship.ErrDiverged) {
+		t.Fatalf("Sync of a shorter chain = %v, want ErrDiverged", err)
+	}
+	if err := w.shipper(t, newService(t, "billing"), "billing", secret).Sync(ctx); !errors.Is(err, auditship.ErrDiverged) {
+		t.Fatalf("Sync of an empty chain = %v, want ErrDiverged", err)
+	}
 	// A shipper with the wrong scope is refused for good.
 	noScope := w.addClient("other")
 	third := newService(t, "other")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -400,4 +401,31 @@ func TestFollowerAcrossNodes(t *testing.T) {
 			t.Fatalf("cursors differ: %s vs %s", pa.Cursor, pb.Cursor)
 		}
 	})
+}
+
+// TestFeedOutlivesWriteTimeout: a held poll and an event stream extend
+// their write deadline, so a listener with a short write_timeout does not
+// cut them off.
+func TestFeedOutlivesWriteTimeout(t *testing.T) {
+	e := newEnv(t, storetest.NewSQLite(t))
+	secret := e.addClient("svc", nil, ccGrants...)
+	srv := httptest.NewUnstartedServer(e.iss)
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	_, first, _ := e.feed("svc", secret, "wait=0")
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+issuer.RevocationsPath+"?wait=1&since="+first.Cursor, nil)
+	req.SetBasicAuth("svc", secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("held poll behind a 300ms write timeout: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("held poll: %d %q %v", resp.StatusCode, body, err)
+	}
+	if p, err := revfeed.ParsePage(body); err != nil || p.Cursor != first.Cursor {
+		t.Fatalf("held poll answer %q: %v", body, err)
+	}
 }

@@ -273,6 +273,42 @@ func issuerSuite(t *testing.T, newBackend func(testing.TB) *Backend) {
 		}
 	})
 
+	t.Run("revocation feed migration", func(t *testing.T) {
+		// A database at schema 2 with revocations: migration 3 gives them
+		// distinct revisions in creation order, and new ones continue.
+		if store.LatestSchemaVersion() != 3 {
+			t.Skipf("rewinds the database to schema 2 by undoing migration 3, which must be the last (latest is %d)", store.LatestSchemaVersion())
+		}
+		b := newBackend(t)
+		st := b.Open(t)
+		st.Close()
+		b.Exec(t, "DROP INDEX revocations_rev")
+		b.Exec(t, "ALTER TABLE revocations DROP COLUMN rev")
+		b.Exec(t, "DROP TABLE revocation_feed")
+		b.Exec(t, "DELETE FROM schema_migrations WHERE version = 3")
+		for i, id := range []string{"old-b", "old-a", "old-c"} {
+			b.Exec(t, "INSERT INTO revocations (id, kind, expires_ns, created_ns) VALUES (?, 'jti', ?, ?)", id, now.Add(time.Hour).UnixNano(), now.Add(time.Duration(i)*time.Second).UnixNano())
+		}
+		is := b.Open(t).Issuer()
+		revs, pos, err := is.RevocationsSince(ctx, 0, now, 0)
+		if err != nil || pos.Rev != 3 || len(revs) != 3 {
+			t.Fatalf("after migrating: %+v, %+v, %v", revs, pos, err)
+		}
+		seen := map[uint64]bool{}
+		for _, r := range revs {
+			if r.Rev < 1 || r.Rev > 3 || seen[r.Rev] {
+				t.Fatalf("revisions %+v are not 1..3, distinct", revs)
+			}
+			seen[r.Rev] = true
+		}
+		if err := is.Revoke(ctx, store.Revocation{ID: "new", Kind: store.RevokeJTI, Expiry: now.Add(time.Hour), Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		if revs, pos, err := is.RevocationsSince(ctx, 3, now, 0); err != nil || pos.Rev != 4 || len(revs) != 1 || revs[0].ID != "new" {
+			t.Fatalf("a new revocation after the migration: %+v, %+v, %v", revs, pos, err)
+		}
+	})
+
 	t.Run("revocations are announced", func(t *testing.T) {
 		b := newBackend(t)
 		is := b.Open(t).Issuer()
