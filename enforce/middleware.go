@@ -120,20 +120,16 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.ClientIP = st.clientIP
 	}
 
-	tok, err := gateway.BearerToken(r)
-	if err == nil && len(tok) > e.maxToken {
-		err = gateway.ErrTokenTooLarge
-	}
-	if err == nil {
-		st.principal, err = e.verifier.Verify(r.Context(), tok)
-	}
-	if err != nil {
-		challenge, ge := gateway.Unauthenticated(err)
+	p, challenge, aerr := gateway.Authenticate(r.Context(), e.verifier, r, e.maxToken)
+	if aerr != nil {
 		w.Header().Set("WWW-Authenticate", challenge)
-		e.refuse(w, r, &rec, ge)
+		e.refuse(w, r, &rec, aerr)
 		return
 	}
-	st.token = tok
+	// The token verified, so the header holds exactly one bearer token;
+	// introspection of a high-risk allow needs it.
+	st.principal = p
+	st.token, _ = gateway.BearerToken(r)
 	gateway.RecordPrincipal(&rec, st.principal)
 
 	match, ok := m.router.Match(r.Method, rec.Path)

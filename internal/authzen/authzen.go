@@ -403,31 +403,10 @@ func (h *Handler) store(ctx context.Context, rq *request, recs []audit.Record) b
 // authenticate verifies the bearer token into rq.caller; on failure it
 // answers 401 with an RFC 6750 challenge.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, rq *request) bool {
-	tok, err := gateway.BearerToken(r)
-	var challenge string
-	switch {
-	case errors.Is(err, gateway.ErrNoToken):
-		challenge = gateway.WWWAuthenticate(gateway.Realm, "", "")
-		err = &gateway.Error{Status: http.StatusUnauthorized, Code: gateway.CodeUnauthorized, Message: "a bearer token is required", Err: err}
-	case err != nil:
-		challenge = gateway.WWWAuthenticate(gateway.Realm, "invalid_request", "malformed Authorization header")
-		err = &gateway.Error{Status: http.StatusUnauthorized, Code: gateway.CodeUnauthorized, Message: "malformed Authorization header", Err: err}
-	case len(tok) > h.limits.MaxTokenBytes:
-		challenge = gateway.WWWAuthenticate(gateway.Realm, "invalid_token", string(authn.ReasonTooLarge))
-		err = &gateway.Error{Status: http.StatusUnauthorized, Code: gateway.CodeUnauthorized, Message: "invalid bearer token", Err: errors.New("token over the size limit")}
-	default:
-		p, verr := h.verifier.Verify(r.Context(), tok)
-		if verr == nil {
-			rq.caller = p
-			return true
-		}
-		desc := "invalid token"
-		var ve *authn.VerifyError
-		if errors.As(verr, &ve) {
-			desc = string(ve.Reason)
-		}
-		challenge = gateway.WWWAuthenticate(gateway.Realm, "invalid_token", desc)
-		err = &gateway.Error{Status: http.StatusUnauthorized, Code: gateway.CodeUnauthorized, Message: "invalid bearer token", Err: verr}
+	p, challenge, err := gateway.Authenticate(r.Context(), h.verifier, r, h.limits.MaxTokenBytes)
+	if err == nil {
+		rq.caller = p
+		return true
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	h.refuse(w, r, rq, err)

@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -86,5 +88,39 @@ func TestAuthZENNodeClient(t *testing.T) {
 		if !strings.Contains(string(out), `{"check":"`+check+`","ok":true`) {
 			t.Errorf("check %q did not pass", check)
 		}
+	}
+}
+
+// TestServeAuthZENConfig checks the authzen section of a real `warden
+// serve`: on by default, with the token issuer's URL as the PDP identifier;
+// off with authzen.enabled: false (the metadata path is then an ordinary
+// data-plane path: 401 without a token).
+func TestServeAuthZENConfig(t *testing.T) {
+	nf := newNodeFiles(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	get := func(n *node) (int, string) {
+		resp, err := n.client.Get(n.url + "/.well-known/authzen-configuration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	on := startNode(t, ctx, "on", nf.config(t, "on", "sqlite://"+filepath.Join(nf.dir, "on.db"), time.Minute))
+	if code, body := get(on); code != 200 || !strings.Contains(body, `"policy_decision_point":"https://warden.cluster.test"`) {
+		t.Errorf("default: %d %s", code, body)
+	}
+	cfg := nf.config(t, "off", "sqlite://"+filepath.Join(nf.dir, "off.db"), time.Minute)
+	src, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf.write(t, "off.yaml", append(src, "authzen:\n  enabled: false\n"...))
+	off := startNode(t, ctx, "off", cfg)
+	if code, body := get(off); code != 401 {
+		t.Errorf("authzen.enabled false: %d %s, want 401 (no such endpoint, so bearer auth first)", code, body)
 	}
 }

@@ -324,25 +324,32 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 		mounts = append(mounts, gateway.Mount{Name: "audit-ingest", Handles: ingest.Handles, Handler: ing})
 	}
 
-	// The AuthZEN decision API (docs/authzen.md) is always on: it answers
-	// only verified callers, about themselves unless their token holds
-	// pdp:query, and audits every evaluation like the gateway.
-	pdp, err := authzen.New(authzen.Config{
-		Verifier:      s.verifier,
-		Engine:        s.engine,
-		Audit:         s.audit,
-		AuditFailOpen: cfg.AuditFailOpen,
-		URL:           s.issuerURL(),
-		Limits:        authzen.Limits{MaxTokenBytes: cfg.Limits.MaxTokenBytes},
-		Node:          s.node,
-		Clock:         stdio.Now,
-		Logger:        logger.With("component", "authzen"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("authzen: %w", err)
+	// The AuthZEN decision API (docs/authzen.md) is on unless
+	// authzen.enabled is false: it answers only verified callers, about
+	// themselves unless their token holds pdp:query, and audits every
+	// evaluation like the gateway.
+	if !cfg.AuthZEN.Disabled {
+		pdpURL := cfg.AuthZEN.URL
+		if pdpURL == "" {
+			pdpURL = s.issuerURL()
+		}
+		pdp, err := authzen.New(authzen.Config{
+			Verifier:      s.verifier,
+			Engine:        s.engine,
+			Audit:         s.audit,
+			AuditFailOpen: cfg.AuditFailOpen,
+			URL:           pdpURL,
+			Limits:        authzen.Limits{MaxTokenBytes: cfg.Limits.MaxTokenBytes},
+			Node:          s.node,
+			Clock:         stdio.Now,
+			Logger:        logger.With("component", "authzen"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("authzen: %w", err)
+		}
+		mounts = append(mounts, pdp.Mount())
 	}
 
-	mounts = append(mounts, pdp.Mount())
 	if s.gateway, err = gateway.New(gateway.Config{
 		Issuer:         issuerHandler,
 		Mounts:         mounts,

@@ -44,13 +44,14 @@ type builder struct {
 func (b *builder) build(body ast.Node) *Config {
 	cfg := &Config{secrets: map[string]string{}}
 	top := b.object(body, "", "listen", "limits", "issuers", "policy", "store", "audit", "guards",
-		"trusted_proxies", "upstreams", "routes", "models", "token_issuer")
+		"trusted_proxies", "upstreams", "routes", "models", "token_issuer", "authzen")
 	b.listen(cfg, top.get("listen"))
 	b.limits(cfg, top.get("limits"))
 	b.issuers(cfg, top, top.get("issuers"))
 	b.policy(cfg, top, top.get("policy"))
 	b.store(cfg, top)
 	b.audit(cfg, top.get("audit"))
+	b.authzen(cfg, top.get("authzen"))
 	b.tokenIssuer(cfg, top)
 	b.guards(cfg, top.get("guards"))
 	b.proxies(cfg, top.get("trusted_proxies"))
@@ -718,6 +719,30 @@ func (b *builder) tokenIssuer(cfg *Config, top fields) {
 		}
 	}
 	cfg.TokenIssuer = ti
+}
+
+// authzen reads the authzen section: enabled (default true) and url.
+func (b *builder) authzen(cfg *Config, n ast.Node) {
+	if n == nil {
+		return
+	}
+	f := b.object(n, "authzen", "enabled", "url")
+	if v := f.get("enabled"); v != nil {
+		cfg.AuthZEN.Disabled = !b.boolean(v, "authzen.enabled")
+	}
+	if v := f.get("url"); v != nil {
+		if s, ok := b.str(v, "authzen.url"); ok {
+			u, err := url.Parse(s)
+			switch {
+			case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "/"):
+				b.errorf(v, "authzen.url", "%q is not a PDP URL (want https://host[/path], no trailing slash, query or user info)", s)
+			case u.Scheme != "https" && !(u.Scheme == "http" && fetch.IsLoopback(u.Hostname())):
+				b.errorf(v, "authzen.url", "%q: the PDP URL must be https (http only for a loopback host)", s)
+			default:
+				cfg.AuthZEN.URL = s
+			}
+		}
+	}
 }
 
 func (b *builder) audit(cfg *Config, n ast.Node) {

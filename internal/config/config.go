@@ -104,9 +104,23 @@ type Config struct {
 	// data plane (token_issuer). Its KEK is a secret: never log it.
 	TokenIssuer *TokenIssuer
 
+	// AuthZEN configures the AuthZEN decision API on the data plane
+	// (authzen; docs/authzen.md). The zero value serves it.
+	AuthZEN AuthZEN
+
 	// secrets describes where each upstream header value came from, for
 	// redacted output: "upstream/Header" -> "env:NAME".
 	secrets map[string]string
+}
+
+// AuthZEN holds the authzen settings.
+type AuthZEN struct {
+	// Disabled turns the endpoints off (authzen.enabled: false): they then
+	// answer like any path without a route.
+	Disabled bool
+	// URL is the PDP identifier in the metadata; "" means token_issuer.url
+	// when there is one, else the scheme and Host of each metadata request.
+	URL string
 }
 
 // TokenIssuer holds the token_issuer settings.

@@ -82,6 +82,9 @@ func TestExampleConfigMapping(t *testing.T) {
 	if diff := cmp.Diff(wantIssuer, cfg.TokenIssuer); diff != "" {
 		t.Errorf("TokenIssuer (-want +got):\n%s", diff)
 	}
+	if want := (AuthZEN{URL: "https://warden.example.com"}); cfg.AuthZEN != want {
+		t.Errorf("AuthZEN = %+v, want %+v", cfg.AuthZEN, want)
+	}
 
 	wantAuthn := authn.Config{
 		MaxTokenBytes: 8 << 10,
@@ -281,7 +284,11 @@ func TestErrors(t *testing.T) {
 		{"unknown key", minimal + "listen:\n  dta: 0.0.0.0:8080\n",
 			nil, nil, `warden.yaml:17:3: listen.dta: unknown key (want one of data, admin, insecure_admin_public)`},
 		{"unknown top-level key", minimal + "upstream: x\n",
-			nil, nil, `warden.yaml:16:1: upstream: unknown key (want one of listen, limits, issuers, policy, store, audit, guards, trusted_proxies, upstreams, routes, models, token_issuer)`},
+			nil, nil, `warden.yaml:16:1: upstream: unknown key (want one of listen, limits, issuers, policy, store, audit, guards, trusted_proxies, upstreams, routes, models, token_issuer, authzen)`},
+		{"authzen url not https", minimal + "authzen:\n  url: http://pdp.example\n",
+			nil, nil, `warden.yaml:17:8: authzen.url: "http://pdp.example": the PDP URL must be https (http only for a loopback host)`},
+		{"authzen unknown key", minimal + "authzen:\n  enable: false\n",
+			nil, nil, `warden.yaml:17:3: authzen.enable: unknown key (want one of enabled, url)`},
 		{"duplicate key", minimal + "store: sqlite:other.db\n",
 			nil, nil, `warden.yaml:16:1: duplicate key "store" (first at line 9)`},
 		{"wrong type", minimal + "limits:\n  max_body_bytes: [1]\n",
@@ -404,6 +411,19 @@ func toolRoute(path, id, upstream string) string {
       id: ` + id + `
     upstream: ` + upstream + `
 `
+}
+
+func TestAuthZENDisabled(t *testing.T) {
+	cfg, err := Parse("warden.yaml", []byte(minimal+"authzen:\n  enabled: false\n"), nil, files{}.read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.AuthZEN.Disabled {
+		t.Error("authzen.enabled: false did not disable the API")
+	}
+	if cfg, err = Parse("warden.yaml", []byte(minimal), nil, files{}.read); err != nil || cfg.AuthZEN.Disabled {
+		t.Errorf("without an authzen section the API must be on: %+v %v", cfg.AuthZEN, err)
+	}
 }
 
 func TestErrorsAreCollected(t *testing.T) {

@@ -1,44 +1,12 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/policy"
 )
-
-// ErrTokenTooLarge is the cause Unauthenticated expects for a bearer token
-// over the caller's size limit, refused before verification.
-var ErrTokenTooLarge = errors.New("token over the size limit")
-
-// Unauthenticated returns the 401 answer to a request whose bearer token is
-// missing (BearerToken's ErrNoToken), malformed (any other BearerToken
-// error), over the size limit (ErrTokenTooLarge) or refused by the verifier
-// (an *authn.VerifyError): the WWW-Authenticate challenge (RFC 6750) and the
-// JSON error to render with WriteError. The gateway and the enforce
-// middleware answer with it, so a client sees the same 401 from both.
-func Unauthenticated(err error) (challenge string, e *Error) {
-	var ve *authn.VerifyError
-	switch {
-	case errors.Is(err, ErrNoToken):
-		return WWWAuthenticate(Realm, "", ""),
-			&Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "a bearer token is required", Err: err}
-	case errors.Is(err, ErrMalformedAuthorization):
-		return WWWAuthenticate(Realm, "invalid_request", "malformed Authorization header"),
-			&Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "malformed Authorization header", Err: err}
-	case errors.Is(err, ErrTokenTooLarge):
-		return WWWAuthenticate(Realm, "invalid_token", string(authn.ReasonTooLarge)),
-			&Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "invalid bearer token", Err: err}
-	}
-	desc := "invalid token"
-	if errors.As(err, &ve) {
-		desc = string(ve.Reason)
-	}
-	return WWWAuthenticate(Realm, "invalid_token", desc),
-		&Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "invalid bearer token", Err: err}
-}
 
 // Denied returns the 403 answer to a policy deny: the first forbid's
 // @reason as the public message (else "access denied by policy") and the

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/authn"
 	"github.com/wardenhq/warden/internal/guard"
 	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/policy"
@@ -284,26 +285,52 @@ func (g *Gateway) matched(ex *exchange, m *Match) {
 	ex.rec.Action = m.Action
 }
 
+// Authenticate verifies the request's bearer token (BearerToken, at most
+// maxTokenBytes, then v.Verify). On failure it returns a 401 *Error for the
+// client (its cause kept for the audit record) and the RFC 6750 challenge
+// to send in WWW-Authenticate: no token, a malformed header
+// (invalid_request) or a token that does not verify (invalid_token, with the
+// verifier's reason as the description). Every data-plane surface that
+// takes bearer tokens (the routes, /authz, the AuthZEN API) answers the same
+// way through it.
+func Authenticate(ctx context.Context, v *authn.Verifier, r *http.Request, maxTokenBytes int) (p *authn.Principal, challenge string, err *Error) {
+	tok, terr := BearerToken(r)
+	switch {
+	case errors.Is(terr, ErrNoToken):
+		return nil, WWWAuthenticate(Realm, "", ""),
+			&Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "a bearer token is required", Err: terr}
+	case terr != nil:
+		return nil, WWWAuthenticate(Realm, "invalid_request", "malformed Authorization header"),
+			&Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "malformed Authorization header", Err: terr}
+	case len(tok) > maxTokenBytes:
+		return nil, WWWAuthenticate(Realm, "invalid_token", string(authn.ReasonTooLarge)),
+			&Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "invalid bearer token", Err: errors.New("token over the size limit")}
+	}
+	p, verr := v.Verify(ctx, tok)
+	if verr == nil {
+		return p, "", nil
+	}
+	desc := "invalid token"
+	var ve *authn.VerifyError
+	if errors.As(verr, &ve) {
+		desc = string(ve.Reason)
+	}
+	return nil, WWWAuthenticate(Realm, "invalid_token", desc),
+		&Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "invalid bearer token", Err: verr}
+}
+
 // authenticate verifies the bearer token and fills the principal's fields of
 // the record. On failure it answers 401 with a WWW-Authenticate challenge and
 // returns false.
 func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, ex *exchange) bool {
-	tok, err := BearerToken(r)
-	if err == nil && len(tok) > g.limits.MaxTokenBytes {
-		err = ErrTokenTooLarge
-	}
+	p, challenge, err := Authenticate(r.Context(), g.verifier, r, g.limits.MaxTokenBytes)
 	if err == nil {
-		p, verr := g.verifier.Verify(r.Context(), tok)
-		if verr == nil {
-			ex.principal = p
-			RecordPrincipal(&ex.rec, p)
-			return true
-		}
-		err = verr
+		ex.principal = p
+		RecordPrincipal(&ex.rec, p)
+		return true
 	}
-	challenge, e := Unauthenticated(err)
 	w.Header().Set("WWW-Authenticate", challenge)
-	g.refuse(w, r, ex, e)
+	g.refuse(w, r, ex, err)
 	return false
 }
 
