@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -89,21 +88,12 @@ func Query(ctx context.Context, st store.Store, f Filter) ([]Entry, error) {
 
 // checkRow decodes one stored row and checks it on its own.
 func checkRow(r *store.AuditRow) (Entry, error) {
-	bad := func(f Fault, detail string) (Entry, error) {
-		return Entry{}, fmt.Errorf("%w: %w", ErrTampered, &Problem{Node: r.Node, Seq: r.Seq, Fault: f, Detail: detail})
-	}
-	if h := chainHash(r.PrevHash, r.Record); !bytes.Equal(h[:], r.Hash) {
-		return bad(FaultEdited, "the record does not hash to its stored hash")
-	}
-	rec, err := DecodeRecord(r.Record)
+	rec, err := checkContent(r)
 	if err != nil {
-		return bad(FaultEdited, "the stored bytes are not a valid record: "+err.Error())
-	}
-	if rec.Node != r.Node || rec.Seq != r.Seq {
-		return bad(FaultReordered, fmt.Sprintf("the record was written as %s seq %d", rec.Node, rec.Seq))
+		return Entry{}, err
 	}
 	if col := columnMismatch(r, &rec); col != "" {
-		return bad(FaultEdited, "column "+col+" differs from the record")
+		return Entry{}, fmt.Errorf("%w: %w", ErrTampered, &Problem{Node: r.Node, Seq: r.Seq, Fault: FaultEdited, Detail: "column " + col + " differs from the record"})
 	}
 	return Entry{Record: rec, PrevHash: r.PrevHash, Hash: r.Hash}, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/wardenhq/warden/internal/console"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/guard"
+	"github.com/wardenhq/warden/internal/ingest"
 	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
@@ -307,19 +308,26 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 	}
 
 	var issuerHandler http.Handler
+	var mounts []gateway.Mount
 	if cfg.TokenIssuer != nil {
 		ic.Verifier, ic.Engine, ic.Audit, ic.AuditFailOpen = s.verifier, s.engine, s.audit, cfg.AuditFailOpen
 		if s.issuer, err = issuer.New(ctx, ic); err != nil {
 			return nil, fmt.Errorf("token issuer: %w", err)
 		}
 		issuerHandler = s.issuer
+		// Services ship their decision logs as the issuer's clients.
+		ing, err := ingest.New(ingest.Config{Store: s.store, Issuer: s.issuer, Audit: s.audit, AuditFailOpen: cfg.AuditFailOpen,
+			Clock: stdio.Now, Logger: logger.With("component", "ingest")})
+		if err != nil {
+			return nil, fmt.Errorf("audit ingest: %w", err)
+		}
+		mounts = append(mounts, gateway.Mount{Name: "audit-ingest", Handles: ingest.Handles, Handler: ing})
 	}
 
 	// The AuthZEN decision API (docs/authzen.md) is on unless
 	// authzen.enabled is false: it answers only verified callers, about
 	// themselves unless their token holds pdp:query, and audits every
 	// evaluation like the gateway.
-	var mounts []gateway.Mount
 	if !cfg.AuthZEN.Disabled {
 		pdpURL := cfg.AuthZEN.URL
 		if pdpURL == "" {
@@ -343,8 +351,8 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 	}
 
 	if s.gateway, err = gateway.New(gateway.Config{
-		Mounts:         mounts,
 		Issuer:         issuerHandler,
+		Mounts:         mounts,
 		Verifier:       s.verifier,
 		Engine:         s.engine,
 		Guard:          g,

@@ -179,6 +179,7 @@ func writeMetrics(w io.Writer, m metricsSnapshot) {
 		mw.gauge("warden_issuer_revocations", "Revoked token IDs and refresh families this node holds.", float64(is.Revocations))
 		mw.gauge("warden_issuer_published_keys", "Signing keys in the JWKS (next, current, retired).", float64(is.PublishedKeys))
 		mw.counter("warden_issuer_resync_failures_total", "Failed reloads of revocations or keys from the store.", float64(is.ResyncFailures))
+		mw.gauge("warden_issuer_feed_waiters", "Revocation-feed long polls and event streams held now.", float64(is.FeedWaiters))
 	}
 
 	if m.auditOK {

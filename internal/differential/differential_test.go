@@ -454,7 +454,7 @@ func TestDifferential(t *testing.T) {
 	ref := engineDecider(t, e)
 	deciders := []Decider{gatewayDecider(t, e, cat)}
 	deciders = append(deciders, authzenDeciders(t, e)...)
-	// The enforce middleware joins here after its merge: one more Decider.
+	deciders = append(deciders, enforceDecider(t, e, cat))
 
 	type tally struct{ compared, skipped, allowed int }
 	for _, set := range []struct {

@@ -326,10 +326,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, ex *excha
 	p, challenge, err := Authenticate(r.Context(), g.verifier, r, g.limits.MaxTokenBytes)
 	if err == nil {
 		ex.principal = p
-		ex.rec.Issuer, ex.rec.Subject, ex.rec.ClientID, ex.rec.JTI = p.Issuer, p.Subject, p.ClientID, p.TokenID
-		for _, a := range p.Actor {
-			ex.rec.Actors = append(ex.rec.Actors, a.Subject)
-		}
+		RecordPrincipal(&ex.rec, p)
 		return true
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
@@ -344,24 +341,11 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, ex *exchange, a
 	t0 := time.Now()
 	d := g.engine.Decide(r.Context(), policy.Request{Principal: ex.principal, Action: action, Resource: res, Context: ex.policyCtx})
 	g.ctr.decision(time.Since(t0))
-	ex.rec.DecisionID = d.ID
-	ex.rec.BundleRevision, ex.rec.BundleDigest = d.Revision, d.Digest
-	ex.rec.Errors = append(ex.rec.Errors, d.Errors...)
-	for _, rs := range d.Reasons {
-		ex.rec.Policies = append(ex.rec.Policies, rs.PolicyID)
-		ex.rec.Reasons = append(ex.rec.Reasons, rs.Reason)
-	}
+	RecordDecision(&ex.rec, &d)
 	if d.Allowed {
 		return true
 	}
-	msg := "access denied by policy"
-	for _, rs := range d.Reasons {
-		if rs.Effect == "forbid" && rs.Reason != "" {
-			msg = rs.Reason
-			break
-		}
-	}
-	g.refuse(w, r, ex, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: msg, DecisionID: d.ID})
+	g.refuse(w, r, ex, Denied(&d))
 	return false
 }
 

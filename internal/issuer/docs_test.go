@@ -1,13 +1,11 @@
 package issuer_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,48 +17,23 @@ import (
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/store/storetest"
+	"github.com/wardenhq/warden/internal/testutil"
 )
 
 // docBlock returns the fenced block after marker in docs/issuer.md.
 func docBlock(t *testing.T, marker string) string {
 	t.Helper()
-	data, err := os.ReadFile("../../docs/issuer.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(data), marker)
-	if !ok {
-		t.Fatalf("docs/issuer.md has no %q", marker)
-	}
-	_, rest, _ = strings.Cut(rest, "```")
-	_, rest, _ = strings.Cut(rest, "\n")
-	block, _, ok := strings.Cut(rest, "```")
-	if !ok {
-		t.Fatalf("unterminated block after %q", marker)
-	}
-	return block
+	return testutil.DocBlock(t, "../../docs/issuer.md", marker)
 }
 
 // TestDocsCurl runs the curl walkthrough of docs/issuer.md against a real
 // server and compares its output with the documented one.
 func TestDocsCurl(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("curl is needed for the docs test")
-		}
-		t.Skip("no curl")
-	}
 	e := newEnv(t, storetest.NewSQLite(t))
 	secret := e.addClient("eval-runner", []string{"trace:read", "model:invoke"}, issuer.GrantClientCredentials, issuer.GrantRefreshToken, issuer.GrantTokenExchange)
 	user := e.userToken("eve", time.Hour, []string{"evaluator"}, []string{"trace:read"})
-	cmd := exec.CommandContext(t.Context(), "bash", "-euo", "pipefail", "-c", docBlock(t, "<!-- issuer-curl -->"))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "WARDEN=" + e.url, "CLIENT_SECRET=" + secret, "USER_TOKEN=" + user}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("the documented commands failed: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-	}
-	got := strings.ReplaceAll(stdout.String(), e.url, "WARDEN")
+	out := testutil.RunDocScript(t, docBlock(t, "<!-- issuer-curl -->"), "WARDEN="+e.url, "CLIENT_SECRET="+secret, "USER_TOKEN="+user)
+	got := strings.ReplaceAll(out, e.url, "WARDEN")
 	if want := docBlock(t, "<!-- issuer-curl-output -->"); got != want {
 		t.Errorf("documented output:\n%s\nactual:\n%s", want, got)
 	}
@@ -155,4 +128,15 @@ func verifyWardenToken(ctx context.Context, issuer, audience, token string) (sub
 		return "", "", err
 	}
 	return t.Subject, claims.ClientID, nil
+}
+
+// TestDocsFeedCurl runs the revocation-feed walkthrough of docs/issuer.md
+// against a real server and compares its output with the documented one.
+func TestDocsFeedCurl(t *testing.T) {
+	e := newEnv(t, storetest.NewSQLite(t))
+	secret := e.addClient("billing", nil, issuer.GrantClientCredentials)
+	out := testutil.RunDocScript(t, docBlock(t, "<!-- feed-curl -->"), "TMPDIR="+t.TempDir(), "WARDEN="+e.url, "CLIENT_SECRET="+secret)
+	if want := docBlock(t, "<!-- feed-curl-output -->"); out != want {
+		t.Errorf("documented output:\n%s\nactual:\n%s", want, out)
+	}
 }

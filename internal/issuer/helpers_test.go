@@ -52,7 +52,8 @@ type env struct {
 
 var testKEK = []byte("0123456789abcdef0123456789abcdef")
 
-func newEnv(t testing.TB, b *storetest.Backend) *env {
+// newEnv starts an issuer over b's database; opts adjust its Config.
+func newEnv(t testing.TB, b *storetest.Backend, opts ...func(*issuer.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, clock: &testutil.Clock{}, kek: testKEK}
@@ -103,6 +104,9 @@ func newEnv(t testing.TB, b *storetest.Backend) *env {
 	}
 	t.Cleanup(func() { e.audit.Close(context.Background()) })
 	cfg.Verifier, cfg.Engine, cfg.Audit = e.verifier, e.engine, e.audit
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if e.iss, err = issuer.New(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}

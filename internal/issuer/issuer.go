@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
@@ -108,6 +109,10 @@ type Config struct {
 	ResyncInterval time.Duration
 	// MaxFormBytes bounds request bodies; 0 means DefaultMaxFormBytes.
 	MaxFormBytes int64
+	// MaxFeedWaiters bounds the revocation feed's long polls and event
+	// streams held at once; more are answered 503 with Retry-After. 0 means
+	// DefaultMaxFeedWaiters.
+	MaxFeedWaiters int
 	// Clock; nil means time.Now.
 	Clock func() time.Time
 	// Logger; nil discards. Tokens, secrets and keys are never logged.
@@ -129,6 +134,7 @@ type Issuer struct {
 	// unknown and known clients take the same time.
 	dummyHash []byte
 	ctr       counters
+	waiters   atomic.Int64 // feed requests held
 }
 
 // New checks cfg and builds the Issuer.
@@ -158,7 +164,10 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	if cfg.MaxFormBytes == 0 {
 		cfg.MaxFormBytes = DefaultMaxFormBytes
 	}
-	if cfg.AccessTokenTTL < time.Second || cfg.RefreshTokenTTL < time.Second || cfg.RefreshIdleTTL < time.Second || cfg.ResyncInterval < 0 || cfg.MaxFormBytes < 0 {
+	if cfg.MaxFeedWaiters == 0 {
+		cfg.MaxFeedWaiters = DefaultMaxFeedWaiters
+	}
+	if cfg.AccessTokenTTL < time.Second || cfg.RefreshTokenTTL < time.Second || cfg.RefreshIdleTTL < time.Second || cfg.ResyncInterval < 0 || cfg.MaxFormBytes < 0 || cfg.MaxFeedWaiters < 0 {
 		return nil, errors.New("issuer: lifetimes must be at least 1s and limits positive")
 	}
 	if cfg.Clock == nil {
@@ -193,6 +202,7 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	mux.HandleFunc(TokenPath, iss.serveToken)
 	mux.HandleFunc(IntrospectPath, iss.serveIntrospect)
 	mux.HandleFunc(RevokePath, iss.serveRevoke)
+	mux.HandleFunc(RevocationsPath, iss.serveRevocations)
 	mux.HandleFunc(JWKSPath, iss.serveJWKS)
 	mux.HandleFunc(OpenIDConfigPath, iss.serveMetadata)
 	mux.HandleFunc(OAuthMetadataPath, iss.serveMetadata)
@@ -236,7 +246,7 @@ func (c Config) OwnIssuerConfig(audiences []string) authn.IssuerConfig {
 // Handles reports whether path is one of the issuer's endpoints.
 func Handles(path string) bool {
 	switch path {
-	case TokenPath, IntrospectPath, RevokePath, JWKSPath, OpenIDConfigPath, OAuthMetadataPath:
+	case TokenPath, IntrospectPath, RevokePath, RevocationsPath, JWKSPath, OpenIDConfigPath, OAuthMetadataPath:
 		return true
 	}
 	return false

@@ -21,7 +21,9 @@ type Revocations struct {
 	st    store.IssuerStore
 	clock func() time.Time
 	set   atomic.Pointer[map[string]time.Time]
-	mu    sync.Mutex // serializes writers of set
+	// changed is closed (and replaced) when an ID joins the set.
+	changed atomic.Pointer[chan struct{}]
+	mu      sync.Mutex // serializes writers of set and changed
 }
 
 var _ authn.Denylist = (*Revocations)(nil)
@@ -37,6 +39,8 @@ func NewRevocations(ctx context.Context, st store.IssuerStore, clock func() time
 	r := &Revocations{st: st, clock: clock}
 	empty := map[string]time.Time{}
 	r.set.Store(&empty)
+	ch := make(chan struct{})
+	r.changed.Store(&ch)
 	if err := r.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -67,13 +71,31 @@ func (r *Revocations) Reload(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id, exp := range *r.set.Load() {
+	cur := *r.set.Load()
+	for id, exp := range cur {
 		if _, ok := next[id]; !ok && now.Before(exp) {
 			next[id] = exp
 		}
 	}
 	r.set.Store(&next)
+	for id := range next {
+		if _, ok := cur[id]; !ok {
+			r.notify()
+			break
+		}
+	}
 	return nil
+}
+
+// Changed returns a channel that is closed when an ID next joins the set
+// (Add, or a Reload that found new ones). The revocation feed's waiters
+// read the store again then.
+func (r *Revocations) Changed() <-chan struct{} { return *r.changed.Load() }
+
+// notify wakes the waiters of Changed; r.mu is held.
+func (r *Revocations) notify() {
+	ch := make(chan struct{})
+	close(*r.changed.Swap(&ch))
 }
 
 // Add marks id revoked until exp on this node (copy on write).
@@ -87,4 +109,5 @@ func (r *Revocations) Add(id string, exp time.Time) {
 	next := maps.Clone(cur)
 	next[id] = exp
 	r.set.Store(&next)
+	r.notify()
 }

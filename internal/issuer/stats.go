@@ -22,6 +22,8 @@ type Stats struct {
 	PublishedKeys int
 	// ResyncFailures counts failed reloads of revocations or keys.
 	ResyncFailures uint64
+	// FeedWaiters is the number of revocation-feed requests held now.
+	FeedWaiters int64
 }
 
 type counters struct {
@@ -54,5 +56,6 @@ func (iss *Issuer) Stats() Stats {
 	s.Revocations = iss.cfg.Revocations.Len()
 	s.PublishedKeys = len(iss.cfg.Keys.KeyIDs())
 	s.ResyncFailures = c.resyncFailures.Load()
+	s.FeedWaiters = iss.waiters.Load()
 	return s
 }

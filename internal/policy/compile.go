@@ -35,6 +35,17 @@ const (
 	ActionType types.EntityType = "Action"
 )
 
+// The @risk annotation of a permit policy. An allow that a policy annotated
+// @risk("high") determined is a high-risk allow (Decision.HighRisk): an
+// enforcement point that sees it confirms the token with its issuer before
+// acting on it (see the enforce package). Any other value is a compile error;
+// forbid policies cannot carry it.
+const (
+	RiskAnnotation = "risk"
+	RiskHigh       = "high"
+	RiskLow        = "low"
+)
+
 // maxProblems bounds the problems one CompileError lists.
 const maxProblems = 50
 
@@ -85,8 +96,10 @@ type PolicyInfo struct {
 	Effect string `json:"effect"`
 	// Reason is the @reason annotation, "" if absent.
 	Reason string `json:"reason,omitempty"`
-	File   string `json:"file"`
-	Line   int    `json:"line"`
+	// Risk is the @risk annotation: RiskHigh, RiskLow, or "" if absent.
+	Risk string `json:"risk,omitempty"`
+	File string `json:"file"`
+	Line int    `json:"line"`
 	// Actions are the requestable actions the policy's action scope can
 	// match, as sorted Cedar UIDs (`Action::"trace:read"`).
 	Actions []string `json:"actions"`
@@ -405,11 +418,21 @@ func (c *Compiled) addPolicies(probs *problems, v *validate.Validator, name stri
 		if p.Effect() == cedar.Forbid {
 			effect = "forbid"
 		}
+		risk, hasRisk := ann[RiskAnnotation]
+		switch {
+		case !hasRisk:
+		case risk != RiskHigh && risk != RiskLow:
+			probs.add(name, pos.Line, "policy %q: @%s(%q): want %q or %q", id, RiskAnnotation, string(risk), RiskHigh, RiskLow)
+			continue
+		case effect == "forbid":
+			probs.add(name, pos.Line, "policy %q: @%s applies to permit policies only", id, RiskAnnotation)
+			continue
+		}
 		cp := &compiledPolicy{
 			id:     types.PolicyID(id),
 			policy: p,
-			info:   PolicyInfo{ID: id, Effect: effect, Reason: string(ann["reason"]), File: name, Line: pos.Line},
-			reason: Reason{PolicyID: id, Effect: effect, Reason: string(ann["reason"]), File: name, Line: pos.Line},
+			info:   PolicyInfo{ID: id, Effect: effect, Reason: string(ann["reason"]), Risk: string(risk), File: name, Line: pos.Line},
+			reason: Reason{PolicyID: id, Effect: effect, Reason: string(ann["reason"]), Risk: string(risk), File: name, Line: pos.Line},
 		}
 		c.byID[cp.id] = cp
 		c.policies = append(c.policies, cp)

@@ -77,6 +77,7 @@ type Reason struct {
 	PolicyID string `json:"policy"`
 	Effect   string `json:"effect"` // "permit" or "forbid"
 	Reason   string `json:"reason,omitempty"`
+	Risk     string `json:"risk,omitempty"` // the policy's @risk annotation
 	File     string `json:"file,omitempty"`
 	Line     int    `json:"line,omitempty"`
 }
@@ -107,6 +108,9 @@ type Decision struct {
 	// Revision and Digest identify the bundle that decided.
 	Revision string `json:"revision,omitempty"`
 	Digest   string `json:"digest,omitempty"`
+	// HighRisk is set on an allow when one of the permits that determined
+	// it (Reasons) is annotated @risk("high"). Never set on a deny.
+	HighRisk bool `json:"high_risk,omitempty"`
 	// Principal, OnBehalfOf, Action and Resource are the Cedar UIDs that were
 	// evaluated; OnBehalfOf is set for a delegated request.
 	Principal  string `json:"principal,omitempty"`
@@ -217,6 +221,7 @@ func (c *Compiled) decideEach(dst []Decision, req Request, actions []string, now
 			continue
 		}
 		c.judge(&d, act, p, principal, user, resEntity, base)
+		d.HighRisk = d.Allowed && slices.ContainsFunc(d.Reasons, func(r Reason) bool { return r.Risk == RiskHigh })
 		dst = append(dst, d)
 	}
 	return dst

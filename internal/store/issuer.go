@@ -72,6 +72,13 @@ type IssuerStore interface {
 	Revoke(ctx context.Context, r Revocation) error
 	// Revocations returns every revocation that expires after now.
 	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
+	// RevocationsSince returns up to limit revocations (limit ≤ 0 means
+	// DefaultQueryLimit) whose Rev is after `after` and that expire after
+	// now, in Rev order, and the feed's position: every revocation with a
+	// Rev up to pos.Rev is committed, so a reader that got fewer than limit
+	// rows has seen everything up to pos.Rev. Revisions are shared by every
+	// node using the database.
+	RevocationsSince(ctx context.Context, after uint64, now time.Time, limit int) (revs []Revocation, pos FeedPosition, err error)
 	// PurgeExpired deletes revocations, refresh tokens and families that
 	// expired before now.
 	PurgeExpired(ctx context.Context, now time.Time) error
@@ -137,6 +144,16 @@ type Revocation struct {
 	Kind    string // RevokeJTI or RevokeFamily
 	Expiry  time.Time
 	Created time.Time
+	// Rev is the feed revision of the revocation's last change, set by the
+	// store (RevocationsSince reads it; Revoke ignores it).
+	Rev uint64
+}
+
+// FeedPosition is where the revocation feed stands: the database's random
+// Epoch and the last revision handed out.
+type FeedPosition struct {
+	Epoch string
+	Rev   uint64
 }
 
 // SigningKey is one of the issuer's signing keys.
@@ -450,11 +467,20 @@ func (s *issuerSQL) revokeTx(ctx context.Context, tx *sql.Tx, r Revocation) erro
 	if r.ID == "" || (r.Kind != RevokeJTI && r.Kind != RevokeFamily) {
 		return fmt.Errorf("store: revoke: empty ID or unknown kind %q", r.Kind)
 	}
+	// The feed revision: the counter row stays locked until this
+	// transaction ends, so revisions become visible in order.
+	var rev int64
+	if err := tx.QueryRowContext(ctx, "UPDATE revocation_feed SET rev = rev + 1 WHERE id = 1 RETURNING rev").Scan(&rev); err != nil {
+		return fmt.Errorf("revoke: next feed revision: %w", err)
+	}
 	// A repeated revocation inserts nothing (and announces nothing); it
-	// only extends the expiry.
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO revocations (id, kind, expires_ns, created_ns) VALUES (?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET expires_ns = CASE WHEN excluded.expires_ns > revocations.expires_ns THEN excluded.expires_ns ELSE revocations.expires_ns END`),
-		r.ID, r.Kind, ns(r.Expiry), ns(r.Created)); err != nil {
+	// only extends the expiry, and moves the row to the new revision when
+	// it does, so that followers learn the later expiry.
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO revocations (id, kind, expires_ns, created_ns, rev) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+			rev = CASE WHEN excluded.expires_ns > revocations.expires_ns THEN excluded.rev ELSE revocations.rev END,
+			expires_ns = CASE WHEN excluded.expires_ns > revocations.expires_ns THEN excluded.expires_ns ELSE revocations.expires_ns END`),
+		r.ID, r.Kind, ns(r.Expiry), ns(r.Created), rev); err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
 	return nil
@@ -473,6 +499,34 @@ func (s *issuerSQL) Revocations(ctx context.Context, now time.Time) ([]Revocatio
 		r.Expiry, r.Created = fromNS(exp), fromNS(created)
 		return r, err
 	})
+}
+
+func (s *issuerSQL) RevocationsSince(ctx context.Context, after uint64, now time.Time, limit int) ([]Revocation, FeedPosition, error) {
+	var pos FeedPosition
+	var head int64
+	// The position first: every revision up to it is committed (writers
+	// commit in revision order), so the rows read next include them all.
+	if err := s.r.QueryRowContext(ctx, "SELECT epoch, rev FROM revocation_feed WHERE id = 1").Scan(&pos.Epoch, &head); err != nil {
+		return nil, FeedPosition{}, fmt.Errorf("read revocation feed: %w", err)
+	}
+	pos.Rev = uint64(head)
+	if after >= pos.Rev {
+		return nil, pos, nil
+	}
+	limit = clampLimit(limit)
+	rows, err := s.r.QueryContext(ctx, s.q("SELECT id, kind, expires_ns, created_ns, rev FROM revocations WHERE rev > ? AND rev <= ? AND expires_ns > ? ORDER BY rev LIMIT ?"),
+		int64(after), head, ns(now), limit)
+	revs, err := collect(rows, err, "read revocation feed", func(sc scanner) (Revocation, error) {
+		var r Revocation
+		var exp, created, rev int64
+		err := sc.Scan(&r.ID, &r.Kind, &exp, &created, &rev)
+		r.Expiry, r.Created, r.Rev = fromNS(exp), fromNS(created), uint64(rev)
+		return r, err
+	})
+	if err != nil {
+		return nil, FeedPosition{}, err
+	}
+	return revs, pos, nil
 }
 
 func (s *issuerSQL) PurgeExpired(ctx context.Context, now time.Time) error {

@@ -339,6 +339,23 @@ func (a pgAudit) Query(ctx context.Context, f AuditFilter) ([]AuditRow, error) {
 }
 
 // redactPostgresURL removes the password from a PostgreSQL URL.
+func (a pgAudit) Range(ctx context.Context, node string, after uint64, limit int) ([]AuditRow, error) {
+	rows, err := a.s.pool.Query(ctx, "SELECT "+auditColumns+" FROM audit_records WHERE node = $1 AND seq > $2 ORDER BY seq LIMIT $3", node, int64(after), clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read audit range: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditRow
+	err = eachRow(rows, "read audit range", func(r AuditRow) error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func redactPostgresURL(raw string) string {
 	u, err := neturl.Parse(raw)
 	if err != nil {

@@ -383,3 +383,20 @@ func (a sqliteAudit) Query(ctx context.Context, f AuditFilter) ([]AuditRow, erro
 	}
 	return out, nil
 }
+
+func (a sqliteAudit) Range(ctx context.Context, node string, after uint64, limit int) ([]AuditRow, error) {
+	rows, err := a.s.r.QueryContext(ctx, "SELECT "+auditColumns+" FROM audit_records WHERE node = ? AND seq > ? ORDER BY seq LIMIT ?", node, int64(after), clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read audit range: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditRow
+	err = eachRow(rows, "read audit range", func(r AuditRow) error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

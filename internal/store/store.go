@@ -76,6 +76,10 @@ type AuditStore interface {
 	Chain(ctx context.Context, node string, fn func(AuditRow) error) (head *AuditHead, err error)
 	// Query returns records matching f, ordered by (time, node, seq).
 	Query(ctx context.Context, f AuditFilter) ([]AuditRow, error)
+	// Range returns up to limit of node's records with seq > after, in seq
+	// order (limit ≤ 0 means DefaultQueryLimit, and never more than
+	// MaxQueryLimit). A shipper reads its chain with it.
+	Range(ctx context.Context, node string, after uint64, limit int) ([]AuditRow, error)
 }
 
 // AuditRow is one stored audit record: its place in the chain, the canonical
@@ -139,14 +143,16 @@ const (
 	MaxQueryLimit     = 100000
 )
 
-func (f AuditFilter) limit() int {
+func (f AuditFilter) limit() int { return clampLimit(f.Limit) }
+
+func clampLimit(n int) int {
 	switch {
-	case f.Limit <= 0:
+	case n <= 0:
 		return DefaultQueryLimit
-	case f.Limit > MaxQueryLimit:
+	case n > MaxQueryLimit:
 		return MaxQueryLimit
 	}
-	return f.Limit
+	return n
 }
 
 // Options tunes Open. The zero value opens read-write with defaults.

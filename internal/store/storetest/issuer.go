@@ -203,6 +203,112 @@ func issuerSuite(t *testing.T, newBackend func(testing.TB) *Backend) {
 		}
 	})
 
+	t.Run("revocation feed", func(t *testing.T) {
+		b := newBackend(t)
+		is := b.Open(t).Issuer()
+		revs, pos, err := is.RevocationsSince(ctx, 0, now, 0)
+		if err != nil || len(revs) != 0 || pos.Rev != 0 || pos.Epoch == "" {
+			t.Fatalf("empty feed = %+v, %+v, %v", revs, pos, err)
+		}
+		epoch := pos.Epoch
+		for _, r := range []store.Revocation{
+			{ID: "f1", Kind: store.RevokeJTI, Expiry: now.Add(time.Minute), Created: now},
+			{ID: "f2", Kind: store.RevokeFamily, Expiry: now.Add(time.Hour), Created: now},
+			{ID: "f3", Kind: store.RevokeJTI, Expiry: now.Add(-time.Second), Created: now}, // expired: never in the feed
+		} {
+			if err := is.Revoke(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		revs, pos, err = is.RevocationsSince(ctx, 0, now, 0)
+		if err != nil || pos.Epoch != epoch || pos.Rev != 3 {
+			t.Fatalf("RevocationsSince(0) pos = %+v, %v; want epoch %s rev 3", pos, err, epoch)
+		}
+		if len(revs) != 2 || revs[0].ID != "f1" || revs[0].Rev != 1 || revs[1].ID != "f2" || revs[1].Rev != 2 || revs[1].Kind != store.RevokeFamily {
+			t.Fatalf("RevocationsSince(0) = %+v", revs)
+		}
+		if revs, _, err := is.RevocationsSince(ctx, 1, now, 0); err != nil || len(revs) != 1 || revs[0].ID != "f2" {
+			t.Fatalf("RevocationsSince(1) = %+v, %v", revs, err)
+		}
+		if revs, _, err := is.RevocationsSince(ctx, 0, now, 1); err != nil || len(revs) != 1 || revs[0].ID != "f1" {
+			t.Fatalf("RevocationsSince(0, limit 1) = %+v, %v", revs, err)
+		}
+		// A later expiry moves the row to a new revision; an earlier one
+		// changes nothing (but uses up a revision).
+		if err := is.Revoke(ctx, store.Revocation{ID: "f1", Kind: store.RevokeJTI, Expiry: now.Add(2 * time.Hour), Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := is.Revoke(ctx, store.Revocation{ID: "f2", Kind: store.RevokeFamily, Expiry: now, Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		revs, pos, err = is.RevocationsSince(ctx, 3, now, 0)
+		if err != nil || pos.Rev != 5 || len(revs) != 1 || revs[0].ID != "f1" || revs[0].Rev != 4 || !revs[0].Expiry.Equal(now.Add(2*time.Hour)) {
+			t.Fatalf("after re-revoking: %+v, %+v, %v", revs, pos, err)
+		}
+		if revs, _, err := is.RevocationsSince(ctx, 9, now, 0); err != nil || len(revs) != 0 {
+			t.Fatalf("RevocationsSince past the head = %+v, %v", revs, err)
+		}
+		// Another connection (another node) sees the same revisions.
+		if revs2, pos2, err := b.Open(t).Issuer().RevocationsSince(ctx, 0, now, 0); err != nil || pos2 != pos || len(revs2) != 2 {
+			t.Fatalf("second opener: %+v, %+v, %v; want pos %+v", revs2, pos2, err, pos)
+		}
+		// Concurrent writers get distinct revisions.
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				if err := is.Revoke(ctx, store.Revocation{ID: fmt.Sprint("c", i), Kind: store.RevokeJTI, Expiry: now.Add(time.Hour), Created: now}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		revs, pos, err = is.RevocationsSince(ctx, 5, now, 0)
+		if err != nil || pos.Rev != 13 || len(revs) != 8 {
+			t.Fatalf("after concurrent revokes: %d rows, %+v, %v", len(revs), pos, err)
+		}
+		for i, r := range revs {
+			if r.Rev != uint64(6+i) {
+				t.Fatalf("row %d has rev %d, want %d", i, r.Rev, 6+i)
+			}
+		}
+	})
+
+	t.Run("revocation feed migration", func(t *testing.T) {
+		// A database at schema 2 with revocations: migration 3 gives them
+		// distinct revisions in creation order, and new ones continue.
+		if store.LatestSchemaVersion() != 3 {
+			t.Skipf("rewinds the database to schema 2 by undoing migration 3, which must be the last (latest is %d)", store.LatestSchemaVersion())
+		}
+		b := newBackend(t)
+		st := b.Open(t)
+		st.Close()
+		b.Exec(t, "DROP INDEX revocations_rev")
+		b.Exec(t, "ALTER TABLE revocations DROP COLUMN rev")
+		b.Exec(t, "DROP TABLE revocation_feed")
+		b.Exec(t, "DELETE FROM schema_migrations WHERE version = 3")
+		for i, id := range []string{"old-b", "old-a", "old-c"} {
+			b.Exec(t, "INSERT INTO revocations (id, kind, expires_ns, created_ns) VALUES (?, 'jti', ?, ?)", id, now.Add(time.Hour).UnixNano(), now.Add(time.Duration(i)*time.Second).UnixNano())
+		}
+		is := b.Open(t).Issuer()
+		revs, pos, err := is.RevocationsSince(ctx, 0, now, 0)
+		if err != nil || pos.Rev != 3 || len(revs) != 3 {
+			t.Fatalf("after migrating: %+v, %+v, %v", revs, pos, err)
+		}
+		seen := map[uint64]bool{}
+		for _, r := range revs {
+			if r.Rev < 1 || r.Rev > 3 || seen[r.Rev] {
+				t.Fatalf("revisions %+v are not 1..3, distinct", revs)
+			}
+			seen[r.Rev] = true
+		}
+		if err := is.Revoke(ctx, store.Revocation{ID: "new", Kind: store.RevokeJTI, Expiry: now.Add(time.Hour), Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		if revs, pos, err := is.RevocationsSince(ctx, 3, now, 0); err != nil || pos.Rev != 4 || len(revs) != 1 || revs[0].ID != "new" {
+			t.Fatalf("a new revocation after the migration: %+v, %+v, %v", revs, pos, err)
+		}
+	})
+
 	t.Run("revocations are announced", func(t *testing.T) {
 		b := newBackend(t)
 		is := b.Open(t).Issuer()

@@ -259,6 +259,40 @@ func Suite(t *testing.T, newBackend func(testing.TB) *Backend) {
 		b.Exec(t, "DELETE FROM audit_records WHERE seq = 2")
 	})
 
+	t.Run("range", func(t *testing.T) {
+		a := newBackend(t).Open(t).Audit()
+		rows := MakeRows("svc.r", 0, nil, 7)
+		if err := a.Append(ctx, "svc.r", rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Append(ctx, "other", MakeRows("other", 0, nil, 3)); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			after      uint64
+			limit      int
+			wantFirst  uint64
+			wantLength int
+		}{
+			{0, 0, 1, 7},
+			{0, 3, 1, 3},
+			{3, 3, 4, 3},
+			{5, 10, 6, 2},
+			{7, 10, 0, 0},
+		} {
+			got, err := a.Range(ctx, "svc.r", tc.after, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.wantLength {
+				t.Fatalf("Range(after %d, limit %d) has %d rows, want %d", tc.after, tc.limit, len(got), tc.wantLength)
+			}
+			if len(got) > 0 {
+				EqualRows(t, got, rows[tc.wantFirst-1:tc.wantFirst-1+uint64(tc.wantLength)])
+			}
+		}
+	})
+
 	t.Run("query", func(t *testing.T) {
 		a := newBackend(t).Open(t).Audit()
 		n1, n2 := MakeRows("n1", 0, nil, 12), MakeRows("n2", 0, nil, 12)
