@@ -109,6 +109,15 @@ type ServerConfig struct {
 	Timeout time.Duration
 }
 
+// ResourceURI is the server's resource URI: Resource, or publicURL +
+// "/mcp/" + Name.
+func (sc ServerConfig) ResourceURI(publicURL string) string {
+	if sc.Resource != "" {
+		return sc.Resource
+	}
+	return strings.TrimSuffix(publicURL, "/") + PathPrefix + sc.Name
+}
+
 // Proxy serves the configured MCP servers. Each JSON-RPC message a client
 // sends is judged by the policy engine before anything reaches the
 // upstream; lists are filtered per caller; tool arguments and results go
@@ -239,10 +248,7 @@ func (p *Proxy) newServer(sc ServerConfig, pub string) (*server, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("upstream URL %q: want an absolute http(s) URL without credentials", sc.URL)
 	}
-	res := sc.Resource
-	if res == "" {
-		res = pub + PathPrefix + sc.Name
-	}
+	res := sc.ResourceURI(pub)
 	if ru, err := url.Parse(res); err != nil || ru.Scheme == "" || ru.Host == "" || ru.Fragment != "" {
 		return nil, fmt.Errorf("resource %q: want an absolute URI without a fragment (RFC 8707)", res)
 	}
