@@ -73,7 +73,14 @@ type upstream struct {
 	srv      *httptest.Server
 	mu       sync.Mutex
 	requests []*http.Request
-	bodies   int
+	off      bool // not recording (benchmarks)
+}
+
+// record turns the recording of requests on or off.
+func (u *upstream) record(on bool) {
+	u.mu.Lock()
+	u.off = !on
+	u.mu.Unlock()
 }
 
 func (u *upstream) seen() []*http.Request {
@@ -130,7 +137,9 @@ func newUpstream(t testing.TB) *upstream {
 	u := &upstream{}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
-		u.requests = append(u.requests, r.Clone(context.Background()))
+		if !u.off {
+			u.requests = append(u.requests, r.Clone(context.Background()))
+		}
 		u.mu.Unlock()
 		if r.Header.Get("Mcp-Protocol-Version") >= "2026-07-28" {
 			stateless.ServeHTTP(w, r)
@@ -157,6 +166,7 @@ type fixtureOpts struct {
 	scopes         []string
 	auditArguments bool
 	limits         mcp.Limits
+	asyncAudit     bool // audit.DurabilityAsync instead of batch
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
@@ -196,7 +206,11 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	f.store = st
-	alog, err := audit.New(ctx, audit.Config{Store: st, Node: "test", Durability: audit.DurabilityBatch})
+	dur := audit.DurabilityBatch
+	if o.asyncAudit {
+		dur = audit.DurabilityAsync
+	}
+	alog, err := audit.New(ctx, audit.Config{Store: st, Node: "test", Durability: dur})
 	if err != nil {
 		t.Fatal(err)
 	}
