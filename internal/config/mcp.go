@@ -96,19 +96,7 @@ func (b *builder) mcpServers(cfg *Config, top fields) {
 		if v := sf.get("audit_arguments"); v != nil {
 			sc.AuditArguments = b.boolean(v, sp+".audit_arguments")
 		}
-		sc.Timeout = cfg.Limits.UpstreamTimeout
-		if v := sf.get("timeout"); v != nil {
-			if d, ok := b.duration(v, sp+".timeout", maxTimeout); ok {
-				switch {
-				case d == 0:
-					b.errorf(v, sp+".timeout", "must be positive (omit it for limits.upstream_timeout)")
-				case d > cfg.Limits.WriteTimeout:
-					b.errorf(v, sp+".timeout", "%s exceeds limits.write_timeout %s: responses would be cut off", d, cfg.Limits.WriteTimeout)
-				default:
-					sc.Timeout = d
-				}
-			}
-		}
+		sc.Timeout = b.upstreamTimeout(cfg, sf.get("timeout"), sp+".timeout")
 		m.Servers = append(m.Servers, sc)
 	}
 	if len(m.Servers) == 0 {

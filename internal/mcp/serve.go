@@ -611,7 +611,7 @@ func (p *Proxy) guardArguments(ctx context.Context, ex *exchange, c *call) {
 		return
 	}
 	red, hits, err := sc.RedactJSON(c.msg.Raw, p.argPaths)
-	c.reqGuards = guardRecords(nil, "request", hits, err)
+	c.reqGuards = gateway.AppendGuards(nil, "request", hits, err)
 	switch {
 	case err != nil:
 		var be *guard.BlockedError
@@ -707,26 +707,4 @@ func (c *call) resultRecord(p *Proxy, ex *exchange, status int, resp *Message, g
 	}
 	rec.Latency = p.now().Sub(ex.start)
 	return rec
-}
-
-// guardRecords adds one audit.Guard per class that matched.
-func guardRecords(gs []audit.Guard, phase string, hits guard.Hits, err error) []audit.Guard {
-	var be *guard.BlockedError
-	if errors.As(err, &be) {
-		return append(gs, audit.Guard{Name: string(be.Class), Phase: phase, Action: "block", Hits: map[string]int{string(be.Detector): 1}})
-	}
-	byClass := map[guard.Class]map[string]int{}
-	for d, n := range hits.All() {
-		cl := guard.ClassOf(d)
-		if byClass[cl] == nil {
-			byClass[cl] = map[string]int{}
-		}
-		byClass[cl][string(d)] = n
-	}
-	for _, cl := range []guard.Class{guard.ClassPII, guard.ClassSecret} {
-		if h := byClass[cl]; h != nil {
-			gs = append(gs, audit.Guard{Name: string(cl), Phase: phase, Action: "redact", Hits: h})
-		}
-	}
-	return gs
 }
