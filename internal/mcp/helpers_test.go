@@ -59,6 +59,9 @@ var testEntities = []map[string]any{
 	{"uid": map[string]any{"type": "Tool", "id": "demo/reindex"}, "attrs": map[string]any{"risk": "high", "server": "demo"}, "parents": []any{}},
 }
 
+// testPrivateKey is what the guard blocks by default.
+const testPrivateKey = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----"
+
 // Reference principals.
 var (
 	eve   = map[string]any{"sub": "eve", "roles": []string{"evaluator"}, "tenant": "acme"}
@@ -114,6 +117,10 @@ func newMCPServer() *sdk.Server {
 		func(ctx context.Context, req *sdk.CallToolRequest, in deleteArgs) (*sdk.CallToolResult, any, error) {
 			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "deleted in " + in.Env}}}, nil, nil
 		})
+	sdk.AddTool(s, &sdk.Tool{Name: "dump_key", Description: "leaks a private key"},
+		func(ctx context.Context, req *sdk.CallToolRequest, in struct{}) (*sdk.CallToolResult, any, error) {
+			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: testPrivateKey}}}, nil, nil
+		})
 	sdk.AddTool(s, &sdk.Tool{Name: "reindex", Description: "rebuild the index"},
 		func(ctx context.Context, req *sdk.CallToolRequest, in struct{}) (*sdk.CallToolResult, any, error) {
 			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "reindexed"}}}, nil, nil
@@ -166,7 +173,9 @@ type fixtureOpts struct {
 	scopes         []string
 	auditArguments bool
 	limits         mcp.Limits
-	asyncAudit     bool // audit.DurabilityAsync instead of batch
+	asyncAudit     bool   // audit.DurabilityAsync instead of batch
+	closedAudit    bool   // the audit log refuses every record
+	upstreamURL    string // instead of the go-sdk upstream
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
@@ -214,11 +223,21 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { alog.Close(context.Background()) })
+	if o.closedAudit {
+		if err := alog.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		t.Cleanup(func() { alog.Close(context.Background()) })
+	}
 	f.log = alog
+	upURL := f.up.srv.URL + "/mcp"
+	if o.upstreamURL != "" {
+		upURL = o.upstreamURL
+	}
 	p, err := mcp.New(mcp.Config{
 		Servers: []mcp.ServerConfig{{
-			Name: "demo", URL: f.up.srv.URL + "/mcp", Headers: map[string]string{"Authorization": upstreamKey},
+			Name: "demo", URL: upURL, Headers: map[string]string{"Authorization": upstreamKey},
 			Scopes: o.scopes, AuditArguments: o.auditArguments, Timeout: 10 * time.Second,
 		}},
 		Verifier: v, Engine: eng, Guard: gd, Audit: alog,

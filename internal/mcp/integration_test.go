@@ -42,7 +42,7 @@ func TestGoSDKThroughWarden(t *testing.T) {
 				}{
 					{"evaluator", eve, []string{"search"}, 2},
 					{"user", paul, []string{"search"}, 1},
-					{"engineer", erin, []string{"delete_records", "reindex", "search"}, 2},
+					{"engineer", erin, []string{"delete_records", "dump_key", "reindex", "search"}, 2},
 				} {
 					cs, _ := f.connect(t, tc.claims, v, nil)
 					res, err := cs.ListTools(ctx, nil)
