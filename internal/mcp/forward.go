@@ -250,7 +250,7 @@ func (p *Proxy) processParsed(ctx context.Context, ex *exchange, status int, m *
 	c.done = true
 	out := []byte(m.Raw)
 	var cause error
-	if key := listMethods[c.msg.Method]; key != "" && m.Result != nil {
+	if key := listKey(c.msg.Method); key != "" && m.Result != nil {
 		res, err := p.filterList(ctx, ex, c.msg.Method, key, m.Result)
 		if err != nil {
 			cause = err

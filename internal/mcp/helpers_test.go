@@ -34,18 +34,15 @@ const (
 )
 
 // testPolicy is added to the reference bundle: evaluators call the tools
-// the bundle marks read-only; nobody deletes in production; evaluators read
-// one resource.
+// the bundle marks read-only; everyone reads the readme. The policy example
+// of docs/mcp.md (nobody deletes in production) is added too, for server
+// "demo" (see testBundle).
 const testPolicy = `
 @id("mcp-test-evaluator-read-only")
 @reason("evaluators call read-only tools")
 permit (principal in Role::"evaluator", action == Action::"tool:call", resource is Tool)
 when { resource has read_only && resource.read_only };
 
-@id("mcp-test-no-prod-delete")
-@reason("records are never deleted in production through an agent tool")
-forbid (principal, action == Action::"tool:call", resource == Tool::"demo/delete_records")
-when { context has arguments && context.arguments has env && context.arguments.env == "prod" };
 
 @id("mcp-test-readme")
 @reason("everyone reads the readme")
@@ -278,7 +275,19 @@ func testBundle(t testing.TB) fs.FS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testutil.DirWith(t, "../../examples/policy", map[string]string{"policies/zz-mcp-test.cedar": testPolicy, "entities.json": string(b)})
+	doc, err := os.ReadFile("../../docs/mcp.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, _ := strings.Cut(string(doc), "```cedar\n")
+	example, _, _ = strings.Cut(example, "```")
+	if !strings.Contains(example, `Tool::"search/delete_records"`) {
+		t.Fatalf("docs/mcp.md has no policy example for search/delete_records")
+	}
+	example = strings.ReplaceAll(example, `Tool::"search/`, `Tool::"demo/`)
+	return testutil.DirWith(t, "../../examples/policy", map[string]string{
+		"policies/zz-mcp-test.cedar": testPolicy, "policies/zz-mcp-docs.cedar": example, "entities.json": string(b),
+	})
 }
 
 // token mints a token for claims with aud = resourceURI unless claims say.

@@ -436,28 +436,32 @@ type call struct {
 	done       bool
 }
 
-// lifecycle methods go through without a policy question: they carry no
-// tool, resource or prompt (initialize, discovery, keep-alive, the
-// client's own notifications). Everything not listed here or judged below
-// is denied.
-var lifecycle = map[string]bool{
-	"initialize":                         true,
-	"ping":                               true,
-	"server/discover":                    true,
-	"subscriptions/listen":               true,
-	"logging/setLevel":                   true,
-	"notifications/initialized":          true,
-	"notifications/cancelled":            true,
-	"notifications/progress":             true,
-	"notifications/roots/list_changed":   true,
-	"notifications/elicitation/complete": true,
+// lifecycle reports whether method goes through without a policy
+// question: it carries no tool, resource or prompt (initialize, discovery,
+// keep-alive, the client's own notifications). Everything not listed here
+// or judged by judge is denied.
+func lifecycle(method string) bool {
+	switch method {
+	case "initialize", "ping", "server/discover", "subscriptions/listen", "logging/setLevel",
+		"notifications/initialized", "notifications/cancelled", "notifications/progress",
+		"notifications/roots/list_changed", "notifications/elicitation/complete":
+		return true
+	}
+	return false
 }
 
-// listMethods are answered filtered to what the caller may use.
-var listMethods = map[string]string{
-	"tools/list":     "tools",
-	"resources/list": "resources",
-	"prompts/list":   "prompts",
+// listKey is the member of a list method's result that is filtered to what
+// the caller may use; "" for other methods.
+func listKey(method string) string {
+	switch method {
+	case "tools/list":
+		return "tools"
+	case "resources/list":
+		return "resources"
+	case "prompts/list":
+		return "prompts"
+	}
+	return ""
 }
 
 // judge decides one message.
@@ -468,9 +472,7 @@ func (p *Proxy) judge(ctx context.Context, ex *exchange, m *Message) *call {
 		// The client answering the server's own request (sampling,
 		// elicitation, roots): it goes back to who asked.
 		return c
-	case lifecycle[m.Method], m.Method == "resources/templates/list":
-		return c
-	case listMethods[m.Method] != "":
+	case lifecycle(m.Method), m.Method == "resources/templates/list", listKey(m.Method) != "":
 		return c
 	}
 	var params map[string]json.RawMessage
