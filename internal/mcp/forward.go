@@ -69,6 +69,13 @@ func (p *Proxy) upstreamRequest(ctx context.Context, r *http.Request, ex *exchan
 	for k, vs := range ex.srv.headers {
 		h[k] = vs
 	}
+	if ex.srv.upstreamToken != nil {
+		tok, err := p.upstreamTokenFor(ctx, ex.srv, ex.principal)
+		if err != nil {
+			return nil, fmt.Errorf("mint the upstream token: %w", err)
+		}
+		h.Set("Authorization", "Bearer "+tok)
+	}
 	return req, nil
 }
 

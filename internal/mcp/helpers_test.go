@@ -24,6 +24,7 @@ import (
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
 	"github.com/wardenhq/warden/internal/testutil"
+	"github.com/wardenhq/warden/internal/token"
 )
 
 const (
@@ -173,6 +174,9 @@ type fixtureOpts struct {
 	asyncAudit     bool   // audit.DurabilityAsync instead of batch
 	closedAudit    bool   // the audit log refuses every record
 	upstreamURL    string // instead of the go-sdk upstream
+	// mintKey, when set, makes Warden mint upstream tokens with it
+	// (audience "https://upstream.test").
+	mintKey *jwk.Key
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
@@ -232,11 +236,22 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if o.upstreamURL != "" {
 		upURL = o.upstreamURL
 	}
+	sc := mcp.ServerConfig{
+		Name: "demo", URL: upURL, Headers: map[string]string{"Authorization": upstreamKey},
+		Scopes: o.scopes, AuditArguments: o.auditArguments, Timeout: 10 * time.Second,
+	}
+	var mint func(context.Context, token.Claims) (string, error)
+	if o.mintKey != nil {
+		signer, err := token.NewSigner(token.SignerConfig{Key: o.mintKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mint = signer.Mint
+		sc.Headers = nil
+		sc.UpstreamToken = &mcp.UpstreamToken{Audience: "https://upstream.test"}
+	}
 	p, err := mcp.New(mcp.Config{
-		Servers: []mcp.ServerConfig{{
-			Name: "demo", URL: upURL, Headers: map[string]string{"Authorization": upstreamKey},
-			Scopes: o.scopes, AuditArguments: o.auditArguments, Timeout: 10 * time.Second,
-		}},
+		Servers: []mcp.ServerConfig{sc}, Mint: mint, TokenIssuer: publicURL,
 		Verifier: v, Engine: eng, Guard: gd, Audit: alog,
 		AuthorizationServers: []string{testIssuer},
 		PublicURL:            publicURL,
