@@ -123,7 +123,10 @@ func rpcErrorf(code int, format string, a ...any) *RPCError {
 //
 //   - at most MaxMessageBytes, valid UTF-8, one JSON value and nothing after
 //     it, nested at most MaxDepth deep;
-//   - no object anywhere with two members of the same name;
+//   - no object anywhere with two members of the same name, ignoring case
+//     (Go's JSON decoders, the upstream's among them, fold case: two names
+//     that fold alike would let the upstream read another value than the
+//     one judged);
 //   - every message is an object with "jsonrpc" exactly "2.0" and no member
 //     other than jsonrpc, id, method, params, result and error (names
 //     compared byte for byte: "Method" is not "method");
@@ -218,10 +221,15 @@ func checkStructure(body []byte, maxDepth int) error {
 				stack = stack[:n-1]
 			} else {
 				name, _ := tok.(string)
-				if _, dup := stack[n-1].keys[name]; dup {
-					return rpcErrorf(CodeParseError, "duplicate member %q", truncate(name, 64))
+				// Member names are compared after case folding: Go's
+				// decoders (the go-sdk's among them) match names case-
+				// insensitively and keep the last, so {"env":"staging",
+				// "ENV":"prod"} would be judged as staging and run as prod.
+				folded := strings.ToLower(strings.ToUpper(name))
+				if _, dup := stack[n-1].keys[folded]; dup {
+					return rpcErrorf(CodeParseError, "duplicate member %q (names are compared ignoring case)", truncate(name, 64))
 				}
-				stack[n-1].keys[name] = struct{}{}
+				stack[n-1].keys[folded] = struct{}{}
 				stack[n-1].expectKey = false
 				continue
 			}

@@ -28,6 +28,8 @@ func TestParse(t *testing.T) {
 		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffing\"}", false, 0, CodeParseError},
 		{"duplicate member", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, false, 0, CodeParseError},
 		{"duplicate nested member", `{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":{"b":1,"b":2}}}`, false, 0, CodeParseError},
+		{"case-variant duplicate member", `{"jsonrpc":"2.0","id":1,"method":"x","params":{"name":"a","Name":"b"}}`, false, 0, CodeParseError},
+		{"Kelvin-sign duplicate member", `{"jsonrpc":"2.0","id":1,"method":"x","params":{"k":1,"\u212a":2}}`, false, 0, CodeParseError},
 		{"escaped duplicate member", `{"jsonrpc":"2.0","id":1,"method":"ping","\u006dethod":"x"}`, false, 0, CodeParseError},
 		{"no jsonrpc", `{"id":1,"method":"ping"}`, false, 0, CodeInvalidRequest},
 		{"jsonrpc number", `{"jsonrpc":2.0,"id":1,"method":"ping"}`, false, 0, CodeInvalidRequest},
