@@ -225,3 +225,14 @@ func FuzzRelaySSE(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParse is the strict parse of a typical tools/call body.
+func BenchmarkParse(b *testing.B) {
+	body := []byte(`{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"search","arguments":{"query":"reindex the support corpus","env":"prod","limit":20},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Parse(body, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
