@@ -131,6 +131,10 @@ func newMCPServer() *sdk.Server {
 		func(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
 			return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: req.Params.URI, Text: "secret"}}}, nil
 		})
+	s.AddPrompt(&sdk.Prompt{Name: "summarize", Description: "summarize a trace"},
+		func(ctx context.Context, req *sdk.GetPromptRequest) (*sdk.GetPromptResult, error) {
+			return &sdk.GetPromptResult{Messages: []*sdk.PromptMessage{{Role: "user", Content: &sdk.TextContent{Text: "summarize"}}}}, nil
+		})
 	return s
 }
 

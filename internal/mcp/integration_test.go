@@ -110,6 +110,23 @@ func TestGoSDKThroughWarden(t *testing.T) {
 					t.Errorf("staging delete = %q", text)
 				}
 			})
+			t.Run("prompts judged", func(t *testing.T) {
+				// The reference bundle refuses a prompt without a tenant
+				// (tenant-required), so the list is empty and a get denied.
+				cs, _ := f.connect(t, erin, v, nil)
+				pl, err := cs.ListPrompts(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(pl.Prompts) != 0 {
+					t.Errorf("prompts = %d, want none", len(pl.Prompts))
+				}
+				_, err = cs.GetPrompt(ctx, &sdk.GetPromptParams{Name: "summarize"})
+				var we *jsonrpc.Error
+				if !errors.As(err, &we) || we.Code != mcp.CodeDenied || !strings.Contains(we.Message, "tenant") {
+					t.Errorf("get prompt: %v, want the tenant-required denial", err)
+				}
+			})
 			t.Run("progress notification streamed and redacted", func(t *testing.T) {
 				got := make(chan string, 4)
 				cs, _ := f.connect(t, eve, v, &sdk.ClientOptions{ProgressNotificationHandler: func(_ context.Context, r *sdk.ProgressNotificationClientRequest) {
