@@ -202,7 +202,7 @@ func New(cfg Config) (*Proxy, error) {
 		errs = append(errs, fmt.Errorf("PublicURL %q: want an http(s) base URL", cfg.PublicURL))
 	}
 	argPaths, _ := guard.NewPaths("params.arguments")
-	resPaths, _ := guard.NewPaths("result")
+	resPaths, _ := guard.NewPaths("result", "error")
 	p := &Proxy{
 		servers:  make(map[string]*server, len(cfg.Servers)),
 		verifier: cfg.Verifier,
