@@ -189,6 +189,9 @@ func TestBatch(t *testing.T) {
 	if n := len(f.up.seen()) - before; n != 2 { // the allowed call and the notification
 		t.Errorf("the upstream received %d requests, want 2", n)
 	}
+	if st := f.proxy.Stats(); len(st.Servers) != 1 || st.Servers[0].Allowed != 2 || st.Servers[0].Denied != 2 {
+		t.Errorf("stats = %+v, want 2 allowed (the call and the notification), 2 denied", st)
+	}
 	for _, req := range f.up.seen()[before:] {
 		if m := req.Header.Get("Mcp-Method"); m != "tools/call" && m != "notifications/initialized" {
 			t.Errorf("upstream Mcp-Method = %q", m)

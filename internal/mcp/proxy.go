@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wardenhq/warden/internal/audit"
@@ -181,6 +182,32 @@ type server struct {
 	client         *http.Client
 	hints          *hintCache
 	upstreamToken  *UpstreamToken
+	allowed        atomic.Uint64 // judged messages let through
+	denied         atomic.Uint64 // judged messages and requests refused
+}
+
+// Stats counts the proxy's messages per server.
+type Stats struct {
+	Servers []ServerStats
+}
+
+// ServerStats counts one server's messages: Allowed went on to the
+// upstream; Denied were refused (by the policy, a guard, the audit log, or
+// as malformed or unauthenticated requests).
+type ServerStats struct {
+	Server  string
+	Allowed uint64
+	Denied  uint64
+}
+
+// Stats returns a snapshot of the counters, by server name.
+func (p *Proxy) Stats() Stats {
+	var st Stats
+	for _, s := range p.servers {
+		st.Servers = append(st.Servers, ServerStats{Server: s.name, Allowed: s.allowed.Load(), Denied: s.denied.Load()})
+	}
+	slices.SortFunc(st.Servers, func(a, b ServerStats) int { return strings.Compare(a.Server, b.Server) })
+	return st
 }
 
 var _ http.Handler = (*Proxy)(nil)

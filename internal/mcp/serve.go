@@ -235,6 +235,7 @@ func (p *Proxy) record(ex *exchange) audit.Record {
 // refuse answers an HTTP-level refusal (nothing judged or forwarded) as a
 // JSON-RPC error without id, after recording it.
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, ex *exchange, status int, e *RPCError) {
+	ex.srv.denied.Add(1)
 	rec := p.record(ex)
 	rec.Decision = audit.Deny
 	rec.ErrorCode = strconv.Itoa(e.Code)
@@ -398,6 +399,11 @@ func (p *Proxy) post(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		if !p.appendRecord(r.Context(), ex, c.decisionRecord(p, ex)) && c.err == nil {
 			c.err = rpcErrorf(CodeUnavailable, "the audit log is unavailable")
 			c.unrecorded = true
+		}
+		if c.err != nil {
+			ex.srv.denied.Add(1)
+		} else {
+			ex.srv.allowed.Add(1)
 		}
 	}
 	if !batch {
