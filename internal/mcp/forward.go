@@ -404,6 +404,11 @@ func (p *Proxy) forwardBatch(w http.ResponseWriter, r *http.Request, ex *exchang
 		}
 		rec := &batchWriter{header: http.Header{}}
 		p.forward(rec, r, ex, c, sid)
+		for _, h := range []string{headerSession, headerVersion} {
+			if v := rec.header.Get(h); v != "" {
+				w.Header().Set(h, v) // an initialize in a batch: its session is bound, the client must learn it
+			}
+		}
 		if c.msg.ID == nil {
 			continue
 		}
