@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/wardenhq/warden/internal/bundle"
 	"github.com/wardenhq/warden/internal/echo"
+	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/jwk"
 	"github.com/wardenhq/warden/internal/testutil"
 )
@@ -79,6 +83,11 @@ func TestServeMCP(t *testing.T) {
 	defer up.Close()
 	models := httptest.NewServer(echo.Handler(echo.Config{}))
 	defer models.Close()
+	kek := make([]byte, issuer.KEKBytes)
+	rand.Read(kek)
+	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(base64.StdEncoding.EncodeToString(kek)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	const public = "http://warden.test"
 	cfg := fmt.Sprintf(`issuers:
   - issuer: https://issuer.test/
@@ -96,6 +105,9 @@ upstreams:
     url: %s
 models:
   upstream: echo
+token_issuer:
+  audiences: [warden]
+  key_encryption_key: {file: kek}
 mcp:
   public_url: %s
   authorization_servers: [https://issuer.test/]
@@ -104,7 +116,10 @@ mcp:
       url: %s/mcp
       headers:
         Authorization: {value: upstream-credential, prefix: "Bearer "}
-`, "sqlite://"+filepath.Join(dir, "w.db"), models.URL, public, up.URL)
+    - name: minted
+      url: %s/mcp
+      upstream_token: {audience: https://upstream.test, ttl: 30s}
+`, "sqlite://"+filepath.Join(dir, "w.db"), models.URL, public, up.URL, up.URL)
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -177,10 +192,50 @@ mcp:
 		t.Fatalf("call = %v, %v", res, err)
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	for _, a := range gotAuth {
 		if a != "Bearer upstream-credential" {
 			t.Fatalf("upstream got Authorization %q", a)
+		}
+	}
+	gotAuth = nil
+	mu.Unlock()
+
+	// The second server gets a token Warden mints per request.
+	cs2, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: data + "/mcp/minted", HTTPClient: &http.Client{Transport: bearerRT(mint(public + "/mcp/minted")), Timeout: 20 * time.Second}}, nil)
+	if err != nil {
+		t.Fatalf("connect minted: %v", err)
+	}
+	defer cs2.Close()
+	if _, err := cs2.CallTool(ctx, &sdk.CallToolParams{Name: "lookup"}); err != nil {
+		t.Fatalf("call minted: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(gotAuth) == 0 {
+		t.Fatal("the minted server's upstream received nothing")
+	}
+	for _, a := range gotAuth {
+		parts := strings.Split(strings.TrimPrefix(a, "Bearer "), ".")
+		if len(parts) != 3 {
+			t.Fatalf("upstream got Authorization %q, want a minted JWT", a)
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims struct {
+			Iss string `json:"iss"`
+			Aud any    `json:"aud"`
+			Act struct {
+				Sub string `json:"sub"`
+			} `json:"act"`
+			Exp, Iat int64
+		}
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			t.Fatal(err)
+		}
+		if claims.Iss != data || claims.Aud != "https://upstream.test" || claims.Act.Sub != "erin" || claims.Exp-claims.Iat != 30 {
+			t.Errorf("minted claims = %+v", claims)
 		}
 	}
 	cancel()
