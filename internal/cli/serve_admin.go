@@ -17,6 +17,7 @@ import (
 	"github.com/wardenhq/warden/internal/console"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/issuer"
+	"github.com/wardenhq/warden/internal/mcp"
 	"github.com/wardenhq/warden/internal/policy"
 )
 
@@ -88,6 +89,7 @@ type metricsSnapshot struct {
 	auditOK bool
 	authn   authn.Stats
 	issuer  *issuer.Stats // nil without token_issuer
+	mcp     *mcp.Stats    // nil without mcp servers
 }
 
 func (s *server) snapshot() metricsSnapshot {
@@ -106,6 +108,10 @@ func (s *server) snapshot() metricsSnapshot {
 		st := s.issuer.Stats()
 		m.issuer = &st
 	}
+	if s.mcp != nil {
+		st := s.mcp.Stats()
+		m.mcp = &st
+	}
 	return m
 }
 
@@ -120,6 +126,14 @@ func writeMetrics(w io.Writer, m metricsSnapshot) {
 	})
 	for _, rc := range reqs {
 		mw.sample("warden_requests_total", labels("route", rc.Route, "decision", rc.Decision), float64(rc.Count))
+	}
+
+	if m.mcp != nil {
+		mw.header("warden_mcp_messages_total", "counter", "JSON-RPC messages to MCP servers by server and decision (allow: forwarded; deny: refused, with the requests refused before any message was judged).")
+		for _, st := range m.mcp.Servers {
+			mw.sample("warden_mcp_messages_total", labels("server", st.Server, "decision", "allow"), float64(st.Allowed))
+			mw.sample("warden_mcp_messages_total", labels("server", st.Server, "decision", "deny"), float64(st.Denied))
+		}
 	}
 
 	h := m.gateway.DecisionLatency

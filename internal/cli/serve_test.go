@@ -28,6 +28,7 @@ import (
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/jwk"
+	"github.com/wardenhq/warden/internal/mcp"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
 	"github.com/wardenhq/warden/internal/testutil"
@@ -195,6 +196,7 @@ func TestServeMetricsFormat(t *testing.T) {
 		loader:  bundle.Status{Attempts: 3, Failures: 1},
 		audit:   audit.Stats{QueueDepth: 3, QueueCapacity: 8192, Committed: 9},
 		auditOK: true,
+		mcp:     &mcp.Stats{Servers: []mcp.ServerStats{{Server: "search", Allowed: 6, Denied: 2}}},
 		authn: authn.Stats{Issuers: []authn.IssuerStats{
 			{Issuer: "https://idp.example", Remote: true, Generation: 2, LastRefresh: time.Unix(1700000000, 0), RefreshFailures: 4, Stale: true},
 			{Issuer: "static", Generation: 1},
@@ -228,6 +230,8 @@ func TestServeMetricsFormat(t *testing.T) {
 		`warden_decision_duration_seconds_bucket{le="+Inf"} 7`,
 		`warden_decision_duration_seconds_count 7`,
 		`warden_guard_hits_total{detector="email"} 4`,
+		`warden_mcp_messages_total{server="search",decision="allow"} 6`,
+		`warden_mcp_messages_total{server="search",decision="deny"} 2`,
 		`warden_policy_bundle_loaded 1`,
 		`warden_policy_bundle_info{revision="r1",digest="sha256:ab"} 1`,
 		`warden_policy_load_failures_total 2`,

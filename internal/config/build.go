@@ -44,7 +44,7 @@ type builder struct {
 func (b *builder) build(body ast.Node) *Config {
 	cfg := &Config{secrets: map[string]string{}}
 	top := b.object(body, "", "listen", "limits", "issuers", "policy", "store", "audit", "guards",
-		"trusted_proxies", "upstreams", "routes", "models", "token_issuer", "authzen")
+		"trusted_proxies", "upstreams", "routes", "models", "token_issuer", "authzen", "mcp")
 	b.listen(cfg, top.get("listen"))
 	b.limits(cfg, top.get("limits"))
 	b.issuers(cfg, top, top.get("issuers"))
@@ -58,11 +58,12 @@ func (b *builder) build(body ast.Node) *Config {
 	b.upstreamList(cfg, top.get("upstreams"))
 	b.routes(cfg, top.get("routes"))
 	b.models(cfg, top.get("models"))
+	b.mcpServers(cfg, top)
 	// Without routes every request gets 404. Routes that failed to parse
 	// have been reported already.
 	seq, isSeq := top.get("routes").(*ast.SequenceNode)
-	if !top.has("models") && (!top.has("routes") || isSeq && len(seq.Values) == 0) {
-		b.errorf(top.at("routes"), "routes", "no routes: set routes or models (a gateway without routes answers every request with 404)")
+	if !top.has("models") && !top.has("mcp") && (!top.has("routes") || isSeq && len(seq.Values) == 0) {
+		b.errorf(top.at("routes"), "routes", "no routes: set routes, models or mcp (a gateway without routes answers every request with 404)")
 	}
 	return cfg
 }
@@ -889,7 +890,7 @@ func (b *builder) upstreamList(cfg *Config, n ast.Node) {
 	for i, it := range b.list(n, "upstreams") {
 		p := index("upstreams", i)
 		f := b.object(it, p, "name", "url", "headers", "timeout")
-		u := gateway.UpstreamSpec{Timeout: cfg.Limits.UpstreamTimeout}
+		u := gateway.UpstreamSpec{}
 		ok := true
 		if v := f.get("name"); v == nil {
 			b.errorf(f.at("name"), p+".name", "required")
@@ -915,18 +916,7 @@ func (b *builder) upstreamList(cfg *Config, n ast.Node) {
 			}
 			u.URL = s
 		}
-		if v := f.get("timeout"); v != nil {
-			if d, good := b.duration(v, p+".timeout", maxTimeout); good {
-				switch {
-				case d == 0:
-					b.errorf(v, p+".timeout", "must be positive (omit it for limits.upstream_timeout)")
-				case d > cfg.Limits.WriteTimeout:
-					b.errorf(v, p+".timeout", "%s exceeds limits.write_timeout %s: responses would be cut off", d, cfg.Limits.WriteTimeout)
-				default:
-					u.Timeout = d
-				}
-			}
-		}
+		u.Timeout = b.upstreamTimeout(cfg, f.get("timeout"), p+".timeout")
 		if v := f.get("headers"); v != nil {
 			u.Headers = b.headers(cfg, u.Name, v, p+".headers")
 		}
@@ -935,6 +925,26 @@ func (b *builder) upstreamList(cfg *Config, n ast.Node) {
 		}
 		cfg.Upstreams = append(cfg.Upstreams, u)
 	}
+}
+
+// upstreamTimeout reads the timeout of an upstream (or MCP server) at v:
+// limits.upstream_timeout when absent, positive, at most
+// limits.write_timeout.
+func (b *builder) upstreamTimeout(cfg *Config, v ast.Node, path string) time.Duration {
+	if v == nil {
+		return cfg.Limits.UpstreamTimeout
+	}
+	d, ok := b.duration(v, path, maxTimeout)
+	switch {
+	case !ok:
+	case d == 0:
+		b.errorf(v, path, "must be positive (omit it for limits.upstream_timeout)")
+	case d > cfg.Limits.WriteTimeout:
+		b.errorf(v, path, "%s exceeds limits.write_timeout %s: responses would be cut off", d, cfg.Limits.WriteTimeout)
+	default:
+		return d
+	}
+	return cfg.Limits.UpstreamTimeout
 }
 
 func upstreamURL(s string) string {

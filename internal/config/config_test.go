@@ -21,6 +21,7 @@ import (
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/guard"
 	"github.com/wardenhq/warden/internal/jwk"
+	"github.com/wardenhq/warden/internal/mcp"
 )
 
 const (
@@ -38,6 +39,7 @@ func exampleInputs(t *testing.T) (envMap, files) {
 		"/etc/warden/keys/jwks.json":                issuerJWKS,
 		"/etc/warden/keys/bundle-signing.jwks.json": bundleJWKS,
 		"/run/secrets/traces-api-key":               []byte(tracesKey + "\n"),
+		"/run/secrets/search-mcp-token":             []byte("mcp-upstream-token\n"),
 	}
 }
 
@@ -84,6 +86,13 @@ func TestExampleConfigMapping(t *testing.T) {
 	}
 	if want := (AuthZEN{URL: "https://warden.example.com"}); cfg.AuthZEN != want {
 		t.Errorf("AuthZEN = %+v, want %+v", cfg.AuthZEN, want)
+	}
+	wantMCP := &MCP{Servers: []mcp.ServerConfig{{
+		Name: "search", URL: "http://127.0.0.1:7100/mcp", Headers: map[string]string{"Authorization": "Bearer mcp-upstream-token"},
+		Scopes: []string{"mcp"}, Timeout: time.Minute,
+	}}}
+	if diff := cmp.Diff(wantMCP, cfg.MCP); diff != "" {
+		t.Errorf("MCP (-want +got):\n%s", diff)
 	}
 
 	wantAuthn := authn.Config{
@@ -284,7 +293,7 @@ func TestErrors(t *testing.T) {
 		{"unknown key", minimal + "listen:\n  dta: 0.0.0.0:8080\n",
 			nil, nil, `warden.yaml:17:3: listen.dta: unknown key (want one of data, admin, insecure_admin_public)`},
 		{"unknown top-level key", minimal + "upstream: x\n",
-			nil, nil, `warden.yaml:16:1: upstream: unknown key (want one of listen, limits, issuers, policy, store, audit, guards, trusted_proxies, upstreams, routes, models, token_issuer, authzen)`},
+			nil, nil, `warden.yaml:16:1: upstream: unknown key (want one of listen, limits, issuers, policy, store, audit, guards, trusted_proxies, upstreams, routes, models, token_issuer, authzen, mcp)`},
 		{"authzen url not https", minimal + "authzen:\n  url: http://pdp.example\n",
 			nil, nil, `warden.yaml:17:8: authzen.url: "http://pdp.example": the PDP URL must be https (http only for a loopback host)`},
 		{"authzen unknown key", minimal + "authzen:\n  enable: false\n",
