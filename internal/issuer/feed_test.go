@@ -446,7 +446,10 @@ func TestFollowerStream(t *testing.T) {
 			e.revoke("svc", secret, tok)
 			d := waitRevoked(t, f, jti, start, time.Second)
 			t.Logf("revocation %d reached the streaming follower in %s", i+1, d)
+			// Drop every connection: the follower's stream, and the
+			// test's own idle ones, which it must not reuse.
 			e.srv.CloseClientConnections()
+			http.DefaultClient.CloseIdleConnections()
 		}
 		if st := f.Stats(); st.Resets != 1 || !f.Healthy() {
 			t.Fatalf("stats %+v: want one reset (the first sync) and healthy", st)
