@@ -318,9 +318,10 @@ func TestFeedSSE(t *testing.T) {
 }
 
 // follow starts a Follower of e's feed and waits for its first sync.
-func follow(t *testing.T, base, id, secret string) *revfeed.Follower {
+func follow(t *testing.T, base, id, secret string, stream ...bool) *revfeed.Follower {
 	t.Helper()
-	f, err := revfeed.New(revfeed.Config{URL: base, ClientID: id, ClientSecret: secret, Wait: 20 * time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	f, err := revfeed.New(revfeed.Config{URL: base, ClientID: id, ClientSecret: secret, Wait: 20 * time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Stream: len(stream) > 0 && stream[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,4 +429,30 @@ func TestFeedOutlivesWriteTimeout(t *testing.T) {
 	if p, err := revfeed.ParsePage(body); err != nil || p.Cursor != first.Cursor {
 		t.Fatalf("held poll answer %q: %v", body, err)
 	}
+}
+
+// TestFollowerStream: a Follower in SSE mode sees a revocation within 1s,
+// and after the connection drops it reconnects with Last-Event-ID and sees
+// the next one without a reset.
+func TestFollowerStream(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, b *storetest.Backend) {
+		e := newEnv(t, b)
+		secret := e.addClient("svc", nil, ccGrants...)
+		f := follow(t, e.url, "svc", secret, true)
+		for i := range 2 {
+			tok, jti := e.accessToken("svc", secret)
+			time.Sleep(50 * time.Millisecond)
+			start := time.Now()
+			e.revoke("svc", secret, tok)
+			d := waitRevoked(t, f, jti, start, time.Second)
+			t.Logf("revocation %d reached the streaming follower in %s", i+1, d)
+			// Drop every connection: the follower's stream, and the
+			// test's own idle ones, which it must not reuse.
+			e.srv.CloseClientConnections()
+			http.DefaultClient.CloseIdleConnections()
+		}
+		if st := f.Stats(); st.Resets != 1 || !f.Healthy() {
+			t.Fatalf("stats %+v: want one reset (the first sync) and healthy", st)
+		}
+	})
 }

@@ -20,6 +20,7 @@
 package revfeed
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -104,6 +105,10 @@ type Config struct {
 	// Wait is how long the server may hold a poll (default DefaultWait, at
 	// most MaxWait).
 	Wait time.Duration
+	// Stream follows the feed as server-sent events over one connection
+	// (resumed with Last-Event-ID) instead of long polls. Keep-alive
+	// comments count as syncs; a stream silent for 45s is reconnected.
+	Stream bool
 	// MaxStaleness: Healthy is false when the last completed sync is older
 	// (default DefaultMaxStaleness).
 	MaxStaleness time.Duration
@@ -249,7 +254,15 @@ func (f *Follower) Stats() Stats {
 func (f *Follower) Run(ctx context.Context) error {
 	failures := 0
 	for ctx.Err() == nil {
-		page, err := f.poll(ctx)
+		var err error
+		if f.cfg.Stream {
+			err = f.stream(ctx)
+		} else {
+			var page *Page
+			if page, err = f.poll(ctx); err == nil {
+				f.apply(page)
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -267,9 +280,97 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		failures = 0
 		f.setErr("")
-		f.apply(page)
 	}
 	return nil
+}
+
+// streamIdle ends a stream that sent nothing, not even the server's
+// keep-alive comment (every 15s), for this long.
+const streamIdle = 45 * time.Second
+
+// stream follows the feed as server-sent events until the server ends the
+// stream (nil) or it fails; each event's page is applied as it arrives, and
+// a reconnection resumes with Last-Event-ID.
+func (f *Follower) stream(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.endpoint, nil)
+	if err != nil {
+		return fmt.Errorf("revfeed: %w", err)
+	}
+	req.SetBasicAuth(url.QueryEscape(f.cfg.ClientID), url.QueryEscape(f.cfg.ClientSecret))
+	req.Header.Set("Accept", "text/event-stream")
+	if f.cursor != "" {
+		req.Header.Set("Last-Event-ID", f.cursor)
+	}
+	client := *f.client
+	client.Timeout = 0 // a stream lasts minutes; the idle watchdog bounds it instead
+	idle := time.AfterFunc(streamIdle, cancel)
+	defer idle.Stop()
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("revfeed: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return f.statusError(resp.StatusCode, body)
+	}
+	r := bufio.NewReader(resp.Body)
+	var data []byte
+	pages := 0
+	for {
+		line, err := readLine(r, MaxPageBytes)
+		if err != nil {
+			if errors.Is(err, io.EOF) && pages > 0 {
+				return nil // the server ends streams now and then; reconnect
+			}
+			return fmt.Errorf("revfeed: stream: %w", err)
+		}
+		idle.Reset(streamIdle)
+		switch {
+		case len(line) == 0 && data != nil:
+			page, err := ParsePage(data)
+			if err != nil {
+				return err
+			}
+			data = nil
+			f.apply(page)
+			pages++
+		case strings.HasPrefix(string(line), "data:"):
+			if data != nil {
+				return errors.New("revfeed: stream: an event with several data lines")
+			}
+			data = []byte(strings.TrimPrefix(strings.TrimPrefix(string(line), "data:"), " "))
+		case len(line) > 0 && line[0] == ':' && pages > 0 && f.pending == nil:
+			// A keep-alive: the stream is current.
+			f.lastSync.Store(f.cfg.Clock().UnixNano())
+		}
+	}
+}
+
+// readLine reads one line (without its end) of at most max bytes.
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line)+len(chunk) > max+1 {
+			return nil, errors.New("line too long")
+		}
+		line = append(line, chunk...)
+		switch {
+		case err == nil:
+			line = line[:len(line)-1]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			return line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return nil, err
+		}
+	}
 }
 
 // ErrCursorGone is returned by a poll answered 410 Gone: the server no
@@ -315,27 +416,32 @@ func (f *Follower) poll(ctx context.Context) (*Page, error) {
 	if len(body) > MaxPageBytes {
 		return nil, errors.New("revfeed: answer too large")
 	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusGone:
-		f.cursor, f.pending = "", nil
-		return nil, ErrCursorGone
-	default:
-		var oe struct {
-			Error string `json:"error"`
-		}
-		_ = json.Unmarshal(body, &oe)
-		code := oe.Error
-		if len(code) > 64 {
-			code = code[:64]
-		}
-		return nil, &StatusError{Status: resp.StatusCode, Code: code}
+	if resp.StatusCode != http.StatusOK {
+		return nil, f.statusError(resp.StatusCode, body)
 	}
 	page, err := ParsePage(body)
 	if err != nil {
 		return nil, err
 	}
 	return page, nil
+}
+
+// statusError is the error for an answer other than 200; a 410 also
+// forgets the cursor, so the next request is a reset.
+func (f *Follower) statusError(status int, body []byte) error {
+	if status == http.StatusGone {
+		f.cursor, f.pending = "", nil
+		return ErrCursorGone
+	}
+	var oe struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &oe)
+	code := oe.Error
+	if len(code) > 64 {
+		code = code[:64]
+	}
+	return &StatusError{Status: status, Code: code}
 }
 
 // ParsePage decodes and checks a Page: a JSON object with a cursor of at

@@ -260,3 +260,53 @@ func FuzzParsePage(f *testing.F) {
 		}
 	})
 }
+
+// TestStreamRefusals: what a Follower in SSE mode refuses from a server.
+func TestStreamRefusals(t *testing.T) {
+	good := `data: {"cursor":"e.1","reset":true,"revoked":[{"id":"a","exp":99999999999}]}` + "\n\n"
+	for _, tc := range []struct {
+		name, ctype, body string
+		wantPolls         uint64
+	}{
+		{"not an event stream", "application/json", `{"cursor":"e.1","reset":true,"revoked":[]}`, 0},
+		{"malformed page", "text/event-stream", "data: {\n\n", 0},
+		{"two data lines", "text/event-stream", "data: {}\ndata: {}\n\n", 0},
+		{"line too long", "text/event-stream", "data: " + strings.Repeat("x", revfeed.MaxPageBytes+10) + "\n\n", 0},
+		{"a good page, then the stream ends", "text/event-stream", "retry: 1000\n\n: keep-alive\n\nid: e.1\nevent: revocations\n" + good, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			served := make(chan struct{}, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case served <- struct{}{}:
+				default:
+					<-r.Context().Done() // hold every later request
+					return
+				}
+				w.Header().Set("Content-Type", tc.ctype)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			t.Cleanup(srv.Close)
+			f, err := revfeed.New(revfeed.Config{URL: srv.URL, ClientID: "svc", ClientSecret: "s", Stream: true, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { _ = f.Run(ctx); close(done) }()
+			t.Cleanup(func() { cancel(); <-done })
+			deadline := time.Now().Add(5 * time.Second)
+			for st := f.Stats(); st.Polls+st.Failures == 0; st = f.Stats() {
+				if time.Now().After(deadline) {
+					t.Fatal("nothing handled")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(20 * time.Millisecond)
+			st := f.Stats()
+			if st.Polls != tc.wantPolls || (tc.wantPolls == 0) != (st.Failures > 0) || f.Revoked("a") != (tc.wantPolls == 1) {
+				t.Fatalf("stats %+v, revoked(a) %v", st, f.Revoked("a"))
+			}
+		})
+	}
+}
