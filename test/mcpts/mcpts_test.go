@@ -1,0 +1,224 @@
+// Package mcpts holds the acceptance test of Warden's MCP proxy with a
+// client in another language: client.mjs, on the official TypeScript MCP SDK
+// (@modelcontextprotocol/sdk, pinned in package.json and package-lock.json),
+// against the real warden binary running `serve --demo` on 127.0.0.1.
+//
+// The client starts with no token. It follows the 401 to the
+// protected-resource metadata, gets a token from Warden's issuer with
+// client_credentials (the demo client eval-runner, an evaluator agent) and
+// the RFC 8707 resource parameter, calls a read-only tool and sees
+// delete_records refused with the policy's reason.
+//
+// The test needs node (v20 or later) and npm; .ci/run installs them. Without
+// them it fails when CI is set and skips otherwise. `npm ci` runs once per
+// package-lock.json into the user cache directory (WARDEN_MCPTS_CACHE
+// overrides it).
+package mcpts_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden/internal/testutil"
+)
+
+func inCI() bool {
+	v := strings.ToLower(strings.TrimSpace(os.Getenv("CI")))
+	return v != "" && v != "false" && v != "0"
+}
+
+// requireNode returns node and npm, or skips (fails under CI) without them.
+func requireNode(t *testing.T) (node, npm string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err == nil {
+		npm, err = exec.LookPath("npm")
+	}
+	if err != nil {
+		msg := fmt.Sprintf("%v: the TypeScript SDK acceptance test needs node and npm; .ci/run installs them (apt-get install -y nodejs npm)", err)
+		if inCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return node, npm
+}
+
+// installClient copies package.json, package-lock.json and client.mjs into
+// a cache directory named for the lock file's digest and runs `npm ci`
+// there unless an earlier run completed it. It returns the directory.
+func installClient(t *testing.T, npm string) string {
+	t.Helper()
+	lock, err := os.ReadFile("package-lock.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := os.Getenv("WARDEN_MCPTS_CACHE")
+	if base == "" {
+		if base, err = os.UserCacheDir(); err != nil {
+			base = os.TempDir()
+		}
+		base = filepath.Join(base, "warden-mcpts")
+	}
+	sum := sha256.Sum256(lock)
+	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"package.json", "package-lock.json", "client.mjs"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stamp := filepath.Join(dir, ".npm-ci-done")
+	if _, err := os.Stat(stamp); err == nil {
+		return dir
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--prefer-offline")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+	if err := os.WriteFile(stamp, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// buildWarden builds cmd/warden into a temporary directory.
+func buildWarden(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		t.Fatal("go env GOMOD: not in a module")
+	}
+	bin := filepath.Join(t.TempDir(), "warden")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/warden")
+	build.Dir = filepath.Dir(gomod)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/warden: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startDemo runs `warden serve --demo` on port-0 listeners, waits for its
+// banner and /readyz, and stops it (SIGTERM, then SIGKILL) at cleanup. It
+// returns the banner.
+func startDemo(t *testing.T, bin string) string {
+	t.Helper()
+	dataDir := t.TempDir()
+	var stdout, stderr testutil.SyncBuffer
+	cmd := exec.Command(bin, "serve", "--demo", "--data-dir", dataDir,
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--shutdown-timeout", "10s")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start warden: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("warden did not stop within 15s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("warden stderr:\n%s", stderr.String())
+		}
+	})
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(stdout.String(), "Stop with Ctrl-C") {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("warden serve --demo exited early: %v\nstderr:\n%s", err, stderr.String())
+		case <-deadline:
+			t.Fatalf("no demo banner after 60s\nstderr:\n%s", stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	banner := stdout.String()
+	admin := regexp.MustCompile(`admin        (http://\S+)`).FindStringSubmatch(banner)
+	if admin == nil {
+		t.Fatalf("the demo banner lacks the admin address:\n%s", banner)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for readyBy := time.Now().Add(30 * time.Second); ; {
+		resp, err := client.Get(admin[1] + "/readyz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return banner
+			}
+		}
+		if time.Now().After(readyBy) {
+			t.Fatalf("warden not ready after 30s (last: %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestTypeScriptSDKClient(t *testing.T) {
+	node, npm := requireNode(t)
+	if out, err := exec.Command(node, "--version").Output(); err != nil || !regexp.MustCompile(`^v(2\d|[3-9]\d)\.`).Match(out) {
+		t.Fatalf("node %q (%v): want v20 or later", strings.TrimSpace(string(out)), err)
+	}
+	dir := installClient(t, npm)
+	banner := startDemo(t, buildWarden(t))
+
+	mcpURL := regexp.MustCompile(`(?m)^  mcp server   (http://\S+)`).FindStringSubmatch(banner)
+	secret := regexp.MustCompile(`(?m)^  CLIENT_SECRET=(\S+)$`).FindStringSubmatch(banner)
+	if mcpURL == nil || secret == nil {
+		t.Fatalf("the demo banner lacks the MCP server URL or the client secret:\n%s", banner)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "client.mjs")
+	cmd.Dir = dir
+	// Only what the client needs: no token of any kind.
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"WARDEN_MCP_URL=" + mcpURL[1], "CLIENT_ID=eval-runner", "CLIENT_SECRET=" + secret[1],
+	}
+	out, err := cmd.CombinedOutput()
+	t.Logf("node client.mjs:\n%s", out)
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		t.Fatalf("the TypeScript client failed (exit %d)", exit.ExitCode())
+	case err != nil:
+		t.Fatalf("node client.mjs: %v", err)
+	}
+	for _, step := range []string{"challenged", "discovered", "token", "listed", "allowed", "denied", "ok"} {
+		if !strings.Contains(string(out), `{"step":"`+step+`"`) {
+			t.Errorf("the client did not report step %q", step)
+		}
+	}
+}
