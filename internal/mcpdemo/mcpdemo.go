@@ -143,12 +143,11 @@ func New(cfg Config) *Server {
 }
 
 // Handler returns the Streamable HTTP handler serving the MCP server at any
-// path, in both protocol generations: a request of 2026-07-28 or later (by
-// its Mcp-Protocol-Version header, or without one by the protocol version in
-// its _meta) goes to the SDK's stateless handler; anything else (initialize,
-// a request with Mcp-Session-Id, GET and DELETE of a 2025 session) to its
-// stateful one. With Config.Token set, a request without that bearer token
-// gets 401.
+// path, in both protocol generations. A 2025 session (a POST of initialize,
+// any request with Mcp-Session-Id, GET and DELETE) goes to the SDK's
+// stateful handler; every other POST (a request of 2026-07-28 or later, or
+// a sessionless older one) to its stateless handler. With Config.Token set,
+// a request without that bearer token gets 401.
 func (s *Server) Handler() http.Handler {
 	srv := s.MCPServer()
 	get := func(*http.Request) *mcp.Server { return srv }
@@ -165,7 +164,7 @@ func (s *Server) Handler() http.Handler {
 			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
 			return
 		}
-		modern, err := newProtocol(w, r)
+		session, err := inSession(w, r)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -175,10 +174,10 @@ func (s *Server) Handler() http.Handler {
 			http.Error(w, "unreadable request body", http.StatusBadRequest)
 			return
 		}
-		if modern {
-			stateless.ServeHTTP(w, r)
-		} else {
+		if session {
 			stateful.ServeHTTP(w, r)
+		} else {
+			stateless.ServeHTTP(w, r)
 		}
 	})
 }
@@ -186,31 +185,39 @@ func (s *Server) Handler() http.Handler {
 // modernVersion is the first protocol version of the stateless generation.
 const modernVersion = "2026-07-28"
 
-// newProtocol reports whether r is a request of the stateless generation.
-// Without an Mcp-Protocol-Version header it reads the body (at most
-// MaxRequestBytes) for the version in _meta, and puts it back.
-func newProtocol(w http.ResponseWriter, r *http.Request) (bool, error) {
+// inSession reports whether r belongs to a 2025 session: it is not a POST,
+// carries Mcp-Session-Id, or (without a 2026-07-28 Mcp-Protocol-Version) is
+// an initialize. It reads the body for that (at most MaxRequestBytes) and
+// puts it back.
+func inSession(w http.ResponseWriter, r *http.Request) (bool, error) {
 	if r.Method != http.MethodPost || r.Header.Get("Mcp-Session-Id") != "" {
-		return false, nil
+		return true, nil
 	}
-	if v := r.Header.Get("Mcp-Protocol-Version"); v != "" {
-		return v >= modernVersion, nil
+	if r.Header.Get("Mcp-Protocol-Version") >= modernVersion {
+		return false, nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		return false, err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	var msg struct {
-		Params struct {
-			Meta map[string]any `json:"_meta"`
-		} `json:"params"`
+	return isInitialize(body), nil
+}
+
+// isInitialize reports whether body is an initialize request, alone or in
+// a batch. Anything unparsable is not: the stateless handler answers it.
+func isInitialize(body []byte) bool {
+	type message struct {
+		Method string `json:"method"`
 	}
-	if json.Unmarshal(body, &msg) != nil { // a batch or malformed: the stateful handler answers it
-		return false, nil
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var batch []message
+		return json.Unmarshal(body, &batch) == nil &&
+			slices.ContainsFunc(batch, func(m message) bool { return m.Method == "initialize" })
 	}
-	v, _ := msg.Params.Meta[mcp.MetaKeyProtocolVersion].(string)
-	return v >= modernVersion, nil
+	var m message
+	return json.Unmarshal(body, &m) == nil && m.Method == "initialize"
 }
 
 // MCPServer returns a new SDK server with the demo's tools, resources and

@@ -3,6 +3,7 @@ package mcpdemo_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -291,5 +292,48 @@ func TestHandlerBoundsBody(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d, want 413", resp.StatusCode)
+	}
+}
+
+// TestRawRequests sends what curl would: a 2026-07-28 request with its
+// headers and _meta, and a sessionless request without any.
+func TestRawRequests(t *testing.T) {
+	_, url := start(t)
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"curl","version":"8"},"io.modelcontextprotocol/clientCapabilities":{}}`
+	tests := []struct {
+		name   string
+		header map[string]string
+		body   string
+		want   string
+	}{
+		{"2026-07-28", map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "get_trace"},
+			`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_trace","arguments":{"trace_id":"t-2"},` + meta + `}}`, `shipping delay`},
+		{"sessionless without headers", nil,
+			`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_trace","arguments":{"trace_id":"t-2"}}}`, `shipping delay`},
+		{"2025 initialize", nil,
+			`{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"8"}}}`, `"protocolVersion":"2025-06-18"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), tt.want) {
+				t.Errorf("status %d body %s, want 200 with %s", resp.StatusCode, b, tt.want)
+			}
+			if strings.Contains(tt.name, "initialize") != (resp.Header.Get("Mcp-Session-Id") != "") {
+				t.Errorf("Mcp-Session-Id %q: want one only for initialize", resp.Header.Get("Mcp-Session-Id"))
+			}
+		})
 	}
 }
