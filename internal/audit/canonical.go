@@ -21,11 +21,17 @@ import (
 // its content, so that every record still has exactly one encoding: a
 // record without a Phase is written as version 1, byte for byte as before
 // version 2 existed, and one with a Phase as version 2.
-const RecordVersion = 2
+//
+// Version 3 adds the "mcp" member (Record.MCP): a record with MCP is
+// written as version 3, every other record as before.
+const RecordVersion = 3
 
 // version is the encoding version of r.
 func (r *Record) version() int64 {
-	if r.Phase == "" {
+	switch {
+	case r.MCP != nil:
+		return 3
+	case r.Phase == "":
 		return 1
 	}
 	return 2
@@ -48,6 +54,10 @@ func (r *Record) version() int64 {
 //   - guards as objects {"action","hits","name","phase"}, hits as an object
 //     from detector name to count (names sorted like member names);
 //   - version 2 only: "phase" ("decision" or "result"), always present.
+//   - version 3: "phase" may be absent, and "mcp" is an object with the
+//     members "arguments", "arguments_digest", "method", "name",
+//     "rpc_error", "server", "tool_error" (true or absent), each omitted
+//     when zero, always present itself.
 //
 // The same record always encodes to the same bytes, and DecodeRecord accepts
 // exactly the bytes AppendCanonical produces (anything else is an error), so
@@ -84,6 +94,10 @@ func (r *Record) AppendCanonical(b []byte) []byte {
 	e.str("issuer", r.Issuer)
 	e.str("jti", r.JTI)
 	e.int("latency_ns", int64(r.Latency))
+	if r.MCP != nil {
+		e.key("mcp")
+		e.b = r.MCP.appendCanonical(e.b)
+	}
 	e.str("method", r.Method)
 	e.key("node")
 	e.b = appendString(e.b, r.Node)
@@ -142,6 +156,21 @@ func (g *Guard) appendCanonical(b []byte) []byte {
 	}
 	e.str("name", g.Name)
 	e.str("phase", g.Phase)
+	return append(e.b, '}')
+}
+
+func (m *MCP) appendCanonical(b []byte) []byte {
+	e := encoder{b: append(b, '{')}
+	e.str("arguments", m.Arguments)
+	e.str("arguments_digest", m.ArgumentsDigest)
+	e.str("method", m.Method)
+	e.str("name", m.Name)
+	e.int("rpc_error", int64(m.RPCError))
+	e.str("server", m.Server)
+	if m.ToolError {
+		e.key("tool_error")
+		e.b = append(e.b, "true"...)
+	}
 	return append(e.b, '}')
 }
 
@@ -227,7 +256,7 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// wireRecord is the decoding target: the members of versions 1 and 2.
+// wireRecord is the decoding target: the members of versions 1 to 3.
 type wireRecord struct {
 	Action         string      `json:"action"`
 	Actors         []string    `json:"actors"`
@@ -243,6 +272,7 @@ type wireRecord struct {
 	Issuer         string      `json:"issuer"`
 	JTI            string      `json:"jti"`
 	LatencyNS      int64       `json:"latency_ns"`
+	MCP            *wireMCP    `json:"mcp"`
 	Method         string      `json:"method"`
 	Node           string      `json:"node"`
 	Path           string      `json:"path"`
@@ -258,6 +288,16 @@ type wireRecord struct {
 	Time           string      `json:"time"`
 	UpstreamStatus int         `json:"upstream_status"`
 	V              int         `json:"v"`
+}
+
+type wireMCP struct {
+	Arguments       string `json:"arguments"`
+	ArgumentsDigest string `json:"arguments_digest"`
+	Method          string `json:"method"`
+	Name            string `json:"name"`
+	RPCError        int    `json:"rpc_error"`
+	Server          string `json:"server"`
+	ToolError       bool   `json:"tool_error"`
 }
 
 type wireGuard struct {
@@ -310,6 +350,10 @@ func DecodeRecord(b []byte) (Record, error) {
 		Decision: w.Decision, Policies: w.Policies, Reasons: w.Reasons, Errors: w.Errors, ErrorCode: w.ErrorCode,
 		BundleRevision: w.BundleRevision, BundleDigest: w.BundleDigest,
 		UpstreamStatus: w.UpstreamStatus, Latency: time.Duration(w.LatencyNS),
+	}
+	if m := w.MCP; m != nil {
+		r.MCP = &MCP{Server: m.Server, Method: m.Method, Name: m.Name, ArgumentsDigest: m.ArgumentsDigest,
+			Arguments: m.Arguments, ToolError: m.ToolError, RPCError: m.RPCError}
 	}
 	if len(w.Guards) > 0 {
 		r.Guards = make([]Guard, len(w.Guards))

@@ -138,7 +138,10 @@ func TestDecodeRejectsNonCanonical(t *testing.T) {
 		"leading zero":         strings.Replace(min, `"seq":7`, `"seq":07`, 1),
 		"version 2, no phase":  strings.Replace(min, `"v":1`, `"v":2`, 1),
 		"version 1 with phase": strings.Replace(min, `"seq"`, `"phase":"result","seq"`, 1),
-		"version 3":            strings.Replace(min, `"v":1`, `"v":3`, 1),
+		"version 3, no mcp":    strings.Replace(min, `"v":1`, `"v":3`, 1),
+		"version 1 with mcp":   strings.Replace(min, `"node"`, `"mcp":{"server":"s"},"node"`, 1),
+		"mcp tool_error false": strings.Replace(strings.Replace(min, `"node"`, `"mcp":{"tool_error":false},"node"`, 1), `"v":1`, `"v":3`, 1),
+		"mcp unknown member":   strings.Replace(strings.Replace(min, `"node"`, `"mcp":{"x":1},"node"`, 1), `"v":1`, `"v":3`, 1),
 		"version 0":            strings.Replace(min, `"v":1`, `"v":0`, 1),
 		"unknown phase":        strings.Replace(strings.Replace(min, `"seq"`, `"phase":"later","seq"`, 1), `"v":1`, `"v":2`, 1),
 		"empty phase":          strings.Replace(strings.Replace(min, `"seq"`, `"phase":"","seq"`, 1), `"v":1`, `"v":2`, 1),
@@ -162,8 +165,32 @@ func TestDecodeRejectsNonCanonical(t *testing.T) {
 			t.Errorf("%s: accepted %s", name, in)
 		}
 	}
-	if _, err := DecodeRecord([]byte(strings.Replace(min, `"v":1`, `"v":3`, 1))); !errors.Is(err, ErrUnsupportedVersion) {
-		t.Errorf("version 3: %v, want ErrUnsupportedVersion", err)
+	if _, err := DecodeRecord([]byte(strings.Replace(min, `"v":1`, `"v":4`, 1))); !errors.Is(err, ErrUnsupportedVersion) {
+		t.Errorf("version 4: %v, want ErrUnsupportedVersion", err)
+	}
+}
+
+// goldenRecord3 is an MCP result record (version 3).
+const goldenRecord3 = `{"decision":"allow","mcp":{"arguments":"{\"env\":\"prod\"}","arguments_digest":"sha256:ab","method":"tools/call","name":"reindex","rpc_error":-32001,"server":"search","tool_error":true},"node":"n1","phase":"result","seq":3,"time":"2026-11-24T10:00:00.000000000Z","v":3}`
+
+// TestCanonicalVersion3: a record with MCP encodes as version 3 and
+// round-trips; records without it keep their versions.
+func TestCanonicalVersion3(t *testing.T) {
+	r := Record{Node: "n1", Seq: 3, Time: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), Phase: PhaseResult, Decision: Allow,
+		MCP: &MCP{Server: "search", Method: "tools/call", Name: "reindex", ArgumentsDigest: "sha256:ab", Arguments: `{"env":"prod"}`, ToolError: true, RPCError: -32001}}
+	if got := string(r.AppendCanonical(nil)); got != goldenRecord3 {
+		t.Fatalf("version 3 encoding:\n got %s\nwant %s", got, goldenRecord3)
+	}
+	dec, err := DecodeRecord([]byte(goldenRecord3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec.MCP == nil || *dec.MCP != *r.MCP {
+		t.Fatalf("decoded MCP = %+v, want %+v", dec.MCP, r.MCP)
+	}
+	r.MCP = nil
+	if v := r.version(); v != 2 {
+		t.Fatalf("without MCP: version %d, want 2", v)
 	}
 }
 

@@ -70,6 +70,34 @@ type Record struct {
 	Guards         []Guard
 	UpstreamStatus int // 0 when the request was not proxied
 	Latency        time.Duration
+
+	// MCP describes the JSON-RPC message of a record written by the MCP
+	// proxy (one record per judged message); nil for every other record.
+	// A record with MCP is encoded as version 3.
+	MCP *MCP
+}
+
+// MCP is the MCP message a record is about.
+type MCP struct {
+	// Server is the configured MCP server's name.
+	Server string
+	// Method is the JSON-RPC method ("tools/call", "tools/list", ...), ""
+	// for a response the client sent to a server's request.
+	Method string
+	// Name is the tool or prompt name, or the resource URI, if the method
+	// has one.
+	Name string
+	// ArgumentsDigest is "sha256:<hex>" of the canonical JSON of the
+	// tool's arguments (or the prompt's), "" without arguments.
+	ArgumentsDigest string
+	// Arguments is that canonical JSON itself, only when the server's
+	// configuration says audit_arguments (it may hold personal data).
+	Arguments string
+	// ToolError is a tools/call result's isError (result records).
+	ToolError bool
+	// RPCError is the JSON-RPC error code the message was answered with,
+	// by Warden or by the upstream; 0 for a result.
+	RPCError int
 }
 
 // Guard is one guard applied to a request or response.

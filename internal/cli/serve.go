@@ -22,6 +22,7 @@ import (
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/guard"
 	"github.com/wardenhq/warden/internal/issuer"
+	"github.com/wardenhq/warden/internal/mcp"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
 )
@@ -222,7 +223,10 @@ type server struct {
 	gateway  *gateway.Gateway
 	issuer   *issuer.Issuer // nil without token_issuer
 	console  *console.Console
-	node     string
+	mcp      *mcp.Proxy // nil without mcp servers
+	// mcpVerifier accepts only the MCP servers' resource URIs as audiences.
+	mcpVerifier *authn.Verifier
+	node        string
 	// auditClosed is set (by serve, before closeParts runs in the same
 	// goroutine) once the audit log has been flushed and closed. The audit
 	// field itself never changes after buildServer, so handlers may read it.
@@ -264,6 +268,22 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 	}
 	if s.verifier, err = authn.New(ctx, ac); err != nil {
 		return nil, fmt.Errorf("token verifier: %w", err)
+	}
+	if res := mcpResources(cfg); len(res) > 0 {
+		// The MCP servers have a verifier of their own: a token for an MCP
+		// server (its resource URI as audience, RFC 8707) is for that
+		// server only and never passes on the routes, and a token for the
+		// routes never passes on an MCP server.
+		mac := ac
+		mac.Issuers = make([]authn.IssuerConfig, len(ac.Issuers))
+		for i, is := range ac.Issuers {
+			is.Audiences, is.InsecureSkipAudience = res, false
+			mac.Issuers[i] = is
+		}
+		mac.Logger = logger.With("component", "authn", "for", "mcp")
+		if s.mcpVerifier, err = authn.New(ctx, mac); err != nil {
+			return nil, fmt.Errorf("mcp token verifier: %w", err)
+		}
 	}
 
 	if s.engine, err = policy.New(policy.Config{Clock: stdio.Now, Logger: logger.With("component", "policy")}); err != nil {
@@ -314,7 +334,22 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 		issuerHandler = s.issuer
 	}
 
+	var mounts []gateway.Mount
+	if m := cfg.MCP; m != nil {
+		pub, authz := mcpDefaults(cfg)
+		if s.mcp, err = mcp.New(mcp.Config{
+			Servers: m.Servers, Verifier: s.mcpVerifier, Engine: s.engine, Guard: g, Audit: s.audit, AuditFailOpen: cfg.AuditFailOpen,
+			AuthorizationServers: authz, PublicURL: pub, TrustedProxies: cfg.TrustedProxies,
+			Limits: mcp.Limits{MaxMessageBytes: int(min(cfg.Limits.MaxBodyBytes, 1<<30))},
+			Node:   s.node, Clock: stdio.Now, Logger: logger.With("component", "mcp"),
+		}); err != nil {
+			return nil, fmt.Errorf("mcp: %w", err)
+		}
+		mounts = append(mounts, s.mcp.Mount())
+	}
+
 	if s.gateway, err = gateway.New(gateway.Config{
+		Mounts:         mounts,
 		Issuer:         issuerHandler,
 		Verifier:       s.verifier,
 		Engine:         s.engine,
@@ -338,6 +373,34 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 	return s, nil
 }
 
+// mcpDefaults returns the MCP proxy's public URL and authorization servers:
+// the configured ones, else Warden's own token issuer.
+func mcpDefaults(cfg *config.Config) (pub string, authz []string) {
+	pub, authz = cfg.MCP.PublicURL, cfg.MCP.AuthorizationServers
+	if ti := cfg.TokenIssuer; ti != nil {
+		if pub == "" {
+			pub = ti.URL
+		}
+		if len(authz) == 0 {
+			authz = []string{ti.URL}
+		}
+	}
+	return pub, authz
+}
+
+// mcpResources lists the MCP servers' resource URIs (nil without mcp).
+func mcpResources(cfg *config.Config) []string {
+	if cfg.MCP == nil {
+		return nil
+	}
+	pub, _ := mcpDefaults(cfg)
+	out := make([]string, 0, len(cfg.MCP.Servers))
+	for _, sc := range cfg.MCP.Servers {
+		out = append(out, sc.ResourceURI(pub))
+	}
+	return out
+}
+
 // closeParts closes what buildServer opened, in reverse order; it runs once.
 // serve closes (and flushes) the audit log itself, within its shutdown
 // deadline.
@@ -348,11 +411,17 @@ func (s *server) closeParts() {
 		cancel()
 		s.auditClosed = true
 	}
+	if s.mcp != nil {
+		s.mcp.Close()
+	}
 	if s.issuer != nil {
 		_ = s.issuer.Close()
 	}
 	if s.verifier != nil {
 		_ = s.verifier.Close()
+	}
+	if s.mcpVerifier != nil {
+		_ = s.mcpVerifier.Close()
 	}
 	if s.store != nil {
 		_ = s.store.Close()

@@ -44,7 +44,7 @@ type builder struct {
 func (b *builder) build(body ast.Node) *Config {
 	cfg := &Config{secrets: map[string]string{}}
 	top := b.object(body, "", "listen", "limits", "issuers", "policy", "store", "audit", "guards",
-		"trusted_proxies", "upstreams", "routes", "models", "token_issuer")
+		"trusted_proxies", "upstreams", "routes", "models", "token_issuer", "mcp")
 	b.listen(cfg, top.get("listen"))
 	b.limits(cfg, top.get("limits"))
 	b.issuers(cfg, top, top.get("issuers"))
@@ -57,11 +57,12 @@ func (b *builder) build(body ast.Node) *Config {
 	b.upstreamList(cfg, top.get("upstreams"))
 	b.routes(cfg, top.get("routes"))
 	b.models(cfg, top.get("models"))
+	b.mcpServers(cfg, top)
 	// Without routes every request gets 404. Routes that failed to parse
 	// have been reported already.
 	seq, isSeq := top.get("routes").(*ast.SequenceNode)
-	if !top.has("models") && (!top.has("routes") || isSeq && len(seq.Values) == 0) {
-		b.errorf(top.at("routes"), "routes", "no routes: set routes or models (a gateway without routes answers every request with 404)")
+	if !top.has("models") && !top.has("mcp") && (!top.has("routes") || isSeq && len(seq.Values) == 0) {
+		b.errorf(top.at("routes"), "routes", "no routes: set routes, models or mcp (a gateway without routes answers every request with 404)")
 	}
 	return cfg
 }

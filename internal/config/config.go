@@ -104,6 +104,10 @@ type Config struct {
 	// data plane (token_issuer). Its KEK is a secret: never log it.
 	TokenIssuer *TokenIssuer
 
+	// MCP, when not nil, serves MCP servers at /mcp/<name> (mcp). Its
+	// servers' Headers are credentials: never log them.
+	MCP *MCP
+
 	// secrets describes where each upstream header value came from, for
 	// redacted output: "upstream/Header" -> "env:NAME".
 	secrets map[string]string
@@ -287,6 +291,7 @@ func (c Config) String() string {
 		fmt.Fprintf(&b, "token_issuer: url=%q audiences=%v algorithm=%s key_encryption_key=[redacted] access_token_ttl=%s refresh_token_ttl=%s refresh_idle_ttl=%s resync_interval=%s\n",
 			ti.URL, ti.Audiences, ti.Algorithm, ti.AccessTokenTTL, ti.RefreshTokenTTL, ti.RefreshIdleTTL, ti.ResyncInterval)
 	}
+	c.mcpString(&b)
 	for _, r := range c.Routes {
 		fmt.Fprintf(&b, "route: %s %s %v %s action=%q resource=%s upstream=%s\n", r.Name, r.Kind, r.Methods, r.Path, r.Action, r.Resource.Type, r.Upstream)
 	}

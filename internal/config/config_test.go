@@ -21,6 +21,7 @@ import (
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/guard"
 	"github.com/wardenhq/warden/internal/jwk"
+	"github.com/wardenhq/warden/internal/mcp"
 )
 
 const (
@@ -38,6 +39,7 @@ func exampleInputs(t *testing.T) (envMap, files) {
 		"/etc/warden/keys/jwks.json":                issuerJWKS,
 		"/etc/warden/keys/bundle-signing.jwks.json": bundleJWKS,
 		"/run/secrets/traces-api-key":               []byte(tracesKey + "\n"),
+		"/run/secrets/search-mcp-token":             []byte("mcp-upstream-token\n"),
 	}
 }
 
@@ -81,6 +83,13 @@ func TestExampleConfigMapping(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantIssuer, cfg.TokenIssuer); diff != "" {
 		t.Errorf("TokenIssuer (-want +got):\n%s", diff)
+	}
+	wantMCP := &MCP{Servers: []mcp.ServerConfig{{
+		Name: "search", URL: "http://127.0.0.1:7100/mcp", Headers: map[string]string{"Authorization": "Bearer mcp-upstream-token"},
+		Scopes: []string{"mcp"}, Timeout: time.Minute,
+	}}}
+	if diff := cmp.Diff(wantMCP, cfg.MCP); diff != "" {
+		t.Errorf("MCP (-want +got):\n%s", diff)
 	}
 
 	wantAuthn := authn.Config{
@@ -281,7 +290,7 @@ func TestErrors(t *testing.T) {
 		{"unknown key", minimal + "listen:\n  dta: 0.0.0.0:8080\n",
 			nil, nil, `warden.yaml:17:3: listen.dta: unknown key (want one of data, admin, insecure_admin_public)`},
 		{"unknown top-level key", minimal + "upstream: x\n",
-			nil, nil, `warden.yaml:16:1: upstream: unknown key (want one of listen, limits, issuers, policy, store, audit, guards, trusted_proxies, upstreams, routes, models, token_issuer)`},
+			nil, nil, `warden.yaml:16:1: upstream: unknown key (want one of listen, limits, issuers, policy, store, audit, guards, trusted_proxies, upstreams, routes, models, token_issuer, mcp)`},
 		{"duplicate key", minimal + "store: sqlite:other.db\n",
 			nil, nil, `warden.yaml:16:1: duplicate key "store" (first at line 9)`},
 		{"wrong type", minimal + "limits:\n  max_body_bytes: [1]\n",

@@ -104,4 +104,6 @@ var documentedKeys = []string{
 	"token_issuer.url", "token_issuer.audiences", "token_issuer.key_encryption_key", "token_issuer.algorithm",
 	"token_issuer.access_token_ttl", "token_issuer.refresh_token_ttl", "token_issuer.refresh_idle_ttl",
 	"token_issuer.resync_interval",
+	"mcp.public_url", "mcp.authorization_servers", "mcp.servers[].name", "mcp.servers[].url", "mcp.servers[].resource",
+	"mcp.servers[].headers", "mcp.servers[].scopes", "mcp.servers[].audit_arguments", "mcp.servers[].timeout",
 }

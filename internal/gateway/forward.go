@@ -187,6 +187,19 @@ func trusted(a netip.Addr, prefixes []netip.Prefix) bool {
 	return false
 }
 
+// ClientAddr returns the address of the client behind r: the TCP peer, or,
+// when the peer is one of trustedProxies, the nearest untrusted hop of
+// X-Forwarded-For (or X-Real-IP). Malformed or oversized forwarding headers
+// from a trusted peer are an error wrapping ErrMalformedForwarded. Mounts
+// use it to judge requests with the same client address as the routes.
+func ClientAddr(r *http.Request, trustedProxies []netip.Prefix) (netip.Addr, error) {
+	peer, err := parsePeer(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return clientAddr(r.Header, peer, trustedProxies)
+}
+
 func clientAddr(h http.Header, peer netip.Addr, trustedProxies []netip.Prefix) (netip.Addr, error) {
 	if !trusted(peer, trustedProxies) {
 		return peer, nil
