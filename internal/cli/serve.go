@@ -169,7 +169,7 @@ func runServe(ctx context.Context, stdio IO, f serveFlags) error {
 		return invalidErrorf("%w", err)
 	}
 	if demo != nil {
-		if err := demo.addClient(ctx, srv.store, stdio.Now()); err != nil {
+		if err := demo.addClient(ctx, srv.store, stdio.Now(), mcpResources(cfg)); err != nil {
 			dataLn.Close()
 			adminLn.Close()
 			return invalidErrorf("demo: %w", err)

@@ -32,19 +32,20 @@ import (
 // Demo constants: the issuer and audience of the demo tokens and the files
 // written to the data directory.
 const (
-	demoIssuer      = "https://warden.demo/"
-	demoAudience    = "warden"
-	demoTokenTTL    = time.Hour
-	demoNode        = "demo"
-	demoConfigFile  = "warden.yaml"
-	demoBundleFile  = "bundle.tar.gz"
-	demoTokenJWKS   = "token-keys.jwks.json"
-	demoBundleJWKS  = "bundle-keys.jwks.json"
-	demoStoreFile   = "warden.db"
-	demoKEKFile     = "key-encryption-key"
-	demoClient      = "eval-runner"
-	demoEchoTimeout = 30 * time.Second
-	demoMCPPath     = "/mcp/" + mcpdemo.Name // where Warden serves the demo MCP server
+	demoIssuer       = "https://warden.demo/"
+	demoAudience     = "warden"
+	demoTokenTTL     = time.Hour
+	demoNode         = "demo"
+	demoConfigFile   = "warden.yaml"
+	demoBundleFile   = "bundle.tar.gz"
+	demoTokenJWKS    = "token-keys.jwks.json"
+	demoBundleJWKS   = "bundle-keys.jwks.json"
+	demoStoreFile    = "warden.db"
+	demoKEKFile      = "key-encryption-key"
+	demoMCPTokenFile = "mcp-upstream-token"
+	demoClient       = "eval-runner"
+	demoEchoTimeout  = 30 * time.Second
+	demoMCPPath      = "/mcp/" + mcpdemo.Name // where Warden serves the demo MCP server
 )
 
 // demoPersona is one reference user of examples/policy the demo mints a
@@ -167,6 +168,9 @@ func setupDemo(ctx context.Context, stdio IO, dataDir string, logger *slog.Logge
 		return nil, err
 	}
 	d.mcpUpstream += "/mcp"
+	if err := os.WriteFile(filepath.Join(d.dataDir, demoMCPTokenFile), []byte(d.mcpToken+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write the MCP upstream credential: %w", err)
+	}
 
 	kek := make([]byte, issuer.KEKBytes)
 	if _, err := rand.Read(kek); err != nil {
@@ -334,14 +338,25 @@ routes:
       attributes:
         tenant: header:X-Tenant
     upstream: echo
+
+# The demo MCP server (internal/mcpdemo) at /mcp/%s; Warden injects its own
+# credential upstream, never the caller's token (docs/mcp.md).
+mcp:
+  servers:
+    - name: %s
+      url: %s
+      headers:
+        Authorization: {file: %s, prefix: "Bearer "}
 `, demoIssuer, demoAudience, demoTokenJWKS, demoBundleFile, demoBundleJWKS,
-		strconv.Quote(d.storeURL), demoNode, demoAudience, demoKEKFile, d.echoURL, demoEchoTimeout)
+		strconv.Quote(d.storeURL), demoNode, demoAudience, demoKEKFile, d.echoURL, demoEchoTimeout,
+		mcpdemo.Name, mcpdemo.Name, d.mcpUpstream, demoMCPTokenFile)
 }
 
 // addClient registers the demo's OAuth client with a fresh secret (an
 // existing one, from an earlier run in the same data directory, is
-// replaced).
-func (d *demoEnv) addClient(ctx context.Context, st store.Store, now time.Time) error {
+// replaced). It may ask for the gateway's audience and for mcpResources,
+// the demo MCP server's resource URI (RFC 8707).
+func (d *demoEnv) addClient(ctx context.Context, st store.Store, now time.Time, mcpResources []string) error {
 	secret, hash, err := issuer.NewSecret(issuer.SecretPrefix)
 	if err != nil {
 		return err
@@ -351,6 +366,7 @@ func (d *demoEnv) addClient(ctx context.Context, st store.Store, now time.Time) 
 	}
 	if err := st.Issuer().AddClient(ctx, store.Client{
 		ID: demoClient, Name: "demo evaluation agent", SecretHash: hash, Scopes: []string{"trace:read", "model:invoke"},
+		Audiences:  append([]string{demoAudience}, mcpResources...),
 		GrantTypes: []string{issuer.GrantClientCredentials, issuer.GrantRefreshToken, issuer.GrantTokenExchange}, Created: now,
 	}); err != nil {
 		return fmt.Errorf("demo client: %w", err)

@@ -1,7 +1,7 @@
 // Acceptance test of Warden's MCP proxy with the official TypeScript MCP SDK
 // (@modelcontextprotocol/sdk, pinned in package.json). It starts with no
-// token: the SDK follows the 401 to the protected-resource metadata
-// (RFC 9728), discovers Warden's token issuer (RFC 8414), gets a token with
+// token: it follows the 401 to the protected-resource metadata (RFC 9728),
+// reads Warden's issuer metadata (RFC 8414), gets a token with
 // client_credentials and the RFC 8707 resource parameter, then calls an
 // allowed tool and sees a denied one refused with the policy's reason.
 //
@@ -13,6 +13,9 @@ import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
+import {
+  discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams, fetchToken, selectResourceURL,
+} from '@modelcontextprotocol/sdk/client/auth.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 
 const env = (name) => {
@@ -40,44 +43,59 @@ const recordingFetch = async (input, init = {}) => {
   return res;
 };
 
-// The provider is given Warden's issuer (its data-plane origin) so that the
-// client secret goes to no other authorization server.
-const provider = new ClientCredentialsProvider({
-  clientId, clientSecret, clientName: 'warden-mcp-ts-acceptance', scope: 'trace:read', expectedIssuer: mcpURL.origin,
+// 1. With no token, the MCP endpoint answers 401 naming its protected
+// resource metadata (RFC 9728).
+const unauth = await recordingFetch(mcpURL, {
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+  body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'probe', version: '1' } } }),
 });
-const transport = new StreamableHTTPClientTransport(mcpURL, { authProvider: provider, fetch: recordingFetch });
-const client = new Client({ name: 'warden-mcp-ts-acceptance', version: '1.0.0' });
+await unauth.body?.cancel();
+assert.equal(unauth.status, 401, 'the MCP endpoint did not challenge a request without a token');
+const { resourceMetadataUrl } = extractWWWAuthenticateParams(unauth);
+assert.ok(resourceMetadataUrl, `the 401 names no resource_metadata: ${unauth.headers.get('www-authenticate')}`);
+step('challenged', { status: unauth.status, resource_metadata: resourceMetadataUrl.href });
 
-await client.connect(transport, { timeout: timeoutMs });
+// 2. The metadata names the resource and Warden's issuer; the issuer's own
+// metadata (RFC 8414) names its token endpoint. The SDK reads the first;
+// its reader of the second (discoverAuthorizationServerMetadata) requires
+// an authorization_endpoint, which a client-credentials-only issuer such
+// as Warden's need not have (RFC 8414 section 2), so the script reads it.
+const prm = await discoverOAuthProtectedResourceMetadata(mcpURL, { resourceMetadataUrl }, recordingFetch);
+const resource = await selectResourceURL(mcpURL, {}, prm);
+assert.equal(resource?.href, mcpURL.href, `the metadata's resource ${prm.resource} is not this MCP server`);
+const issuer = prm.authorization_servers?.[0];
+assert.ok(issuer, 'the metadata names no authorization server');
+const asRes = await recordingFetch(new URL('/.well-known/oauth-authorization-server', issuer));
+assert.equal(asRes.status, 200, 'no authorization server metadata');
+const asMeta = await asRes.json();
+assert.equal(asMeta.issuer, issuer, 'the authorization server metadata names another issuer');
+assert.ok(asMeta.grant_types_supported?.includes('client_credentials'), 'the issuer does not grant client_credentials');
+step('discovered', { resource: prm.resource, authorization_server: issuer, token_endpoint: asMeta.token_endpoint });
 
-// 1. The first request carried no token and got 401 with resource_metadata.
-const challenge = seen.find((r) => r.status === 401);
-assert.ok(challenge, 'no 401: the client was never challenged');
-assert.match(challenge.wwwAuthenticate ?? '', /^Bearer /, 'the 401 is not a Bearer challenge');
-const rm = /resource_metadata="([^"]+)"/.exec(challenge.wwwAuthenticate)?.[1];
-assert.ok(rm, `the 401 names no resource_metadata: ${challenge.wwwAuthenticate}`);
-step('challenged', { status: challenge.status, resource_metadata: rm });
-
-// 2. The SDK read that metadata document and Warden's issuer metadata.
-const prm = seen.find((r) => r.url.href === rm && r.status === 200);
-assert.ok(prm, `the protected-resource metadata ${rm} was not fetched`);
-const asMeta = seen.find((r) => r.url.origin === mcpURL.origin && r.status === 200 &&
-  /^\/\.well-known\/(oauth-authorization-server|openid-configuration)/.test(r.url.pathname));
-assert.ok(asMeta, 'the authorization server metadata was not fetched');
-step('discovered', { protected_resource: prm.url.href, authorization_server: asMeta.url.href });
-
-// 3. The token request: client_credentials with the RFC 8707 resource.
-const tokenReq = seen.find((r) => r.method === 'POST' && r.body?.includes('grant_type=client_credentials'));
-assert.ok(tokenReq, 'no client_credentials token request');
-assert.equal(tokenReq.status, 200, 'the token request failed');
+// 3. The token: client_credentials with the RFC 8707 resource, through the
+// SDK's client-credentials provider and token request.
+const provider = new ClientCredentialsProvider({
+  clientId, clientSecret, clientName: 'warden-mcp-ts-acceptance', scope: 'trace:read', expectedIssuer: issuer,
+});
+const tokens = await fetchToken(provider, issuer, { metadata: asMeta, resource, fetchFn: recordingFetch });
+await provider.saveTokens(tokens);
+const tokenReq = seen.find((r) => r.method === 'POST' && r.url.href === asMeta.token_endpoint);
+assert.ok(tokenReq, 'no token request');
 const form = new URLSearchParams(tokenReq.body);
+assert.equal(form.get('grant_type'), 'client_credentials');
 assert.equal(form.get('resource'), mcpURL.href, 'the token request did not name this MCP server as its resource');
-const tokens = await provider.tokens();
-assert.ok(tokens?.access_token, 'no access token');
+assert.ok(tokens.access_token, 'no access token');
 const payload = JSON.parse(Buffer.from(tokens.access_token.split('.')[1], 'base64url').toString());
 const aud = [].concat(payload.aud);
 assert.ok(aud.includes(mcpURL.href), `the token's audience ${JSON.stringify(aud)} lacks ${mcpURL.href}`);
-step('token', { token_endpoint: tokenReq.url.href, resource: form.get('resource'), aud, sub: payload.sub });
+step('token', { resource: form.get('resource'), aud, sub: payload.sub, scope: tokens.scope });
+
+// The SDK's transport sends the provider's token from now on.
+const transport = new StreamableHTTPClientTransport(mcpURL, { authProvider: provider, fetch: recordingFetch });
+const client = new Client({ name: 'warden-mcp-ts-acceptance', version: '1.0.0' });
+await client.connect(transport, { timeout: timeoutMs });
+step('connected', { protocol: transport.protocolVersion, session: Boolean(transport.sessionId) });
 
 // 4. The list is filtered for this caller: the allowed tool is there, the
 // denied one is not.

@@ -216,7 +216,7 @@ func TestTypeScriptSDKClient(t *testing.T) {
 	case err != nil:
 		t.Fatalf("node client.mjs: %v", err)
 	}
-	for _, step := range []string{"challenged", "discovered", "token", "listed", "allowed", "denied", "ok"} {
+	for _, step := range []string{"challenged", "discovered", "token", "connected", "listed", "allowed", "denied", "ok"} {
 		if !strings.Contains(string(out), `{"step":"`+step+`"`) {
 			t.Errorf("the client did not report step %q", step)
 		}
