@@ -21,14 +21,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -104,94 +101,17 @@ func installClient(t *testing.T, npm string) string {
 	return dir
 }
 
-// buildWarden builds cmd/warden into a temporary directory.
-func buildWarden(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		t.Fatal("go env GOMOD: not in a module")
-	}
-	bin := filepath.Join(t.TempDir(), "warden")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/warden")
-	build.Dir = filepath.Dir(gomod)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/warden: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// startDemo runs `warden serve --demo` on port-0 listeners, waits for its
-// banner and /readyz, and stops it (SIGTERM, then SIGKILL) at cleanup. It
-// returns the banner.
-func startDemo(t *testing.T, bin string) string {
-	t.Helper()
-	dataDir := t.TempDir()
-	var stdout, stderr testutil.SyncBuffer
-	cmd := exec.Command(bin, "serve", "--demo", "--data-dir", dataDir,
-		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--shutdown-timeout", "10s")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start warden: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("warden did not stop within 15s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("warden stderr:\n%s", stderr.String())
-		}
-	})
-	deadline := time.After(60 * time.Second)
-	for !strings.Contains(stdout.String(), "Stop with Ctrl-C") {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("warden serve --demo exited early: %v\nstderr:\n%s", err, stderr.String())
-		case <-deadline:
-			t.Fatalf("no demo banner after 60s\nstderr:\n%s", stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	banner := stdout.String()
-	admin := regexp.MustCompile(`admin        (http://\S+)`).FindStringSubmatch(banner)
-	if admin == nil {
-		t.Fatalf("the demo banner lacks the admin address:\n%s", banner)
-	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	for readyBy := time.Now().Add(30 * time.Second); ; {
-		resp, err := client.Get(admin[1] + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return banner
-			}
-		}
-		if time.Now().After(readyBy) {
-			t.Fatalf("warden not ready after 30s (last: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestTypeScriptSDKClient(t *testing.T) {
 	node, npm := requireNode(t)
 	if out, err := exec.Command(node, "--version").Output(); err != nil || !regexp.MustCompile(`^v(2\d|[3-9]\d)\.`).Match(out) {
 		t.Fatalf("node %q (%v): want v20 or later", strings.TrimSpace(string(out)), err)
 	}
 	dir := installClient(t, npm)
-	banner := startDemo(t, buildWarden(t))
+	bin, err := testutil.BuildWarden(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	banner := testutil.StartDemo(t, bin).Banner
 
 	mcpURL := regexp.MustCompile(`(?m)^  mcp server   (http://\S+)`).FindStringSubmatch(banner)
 	secret := regexp.MustCompile(`(?m)^  CLIENT_SECRET=(\S+)$`).FindStringSubmatch(banner)
