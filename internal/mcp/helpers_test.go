@@ -53,9 +53,12 @@ permit (principal, action == Action::"resource:read", resource == Resource::"dem
 `
 
 // testEntities are the tools the bundle knows (trusted attributes).
+// delete_records is a staging tool: the reference bundle's
+// destructive-tool-guard treats a destructive tool of unknown env as one in
+// production, which would hide it from the engineer's list.
 var testEntities = []map[string]any{
 	{"uid": map[string]any{"type": "Tool", "id": "demo/search"}, "attrs": map[string]any{"risk": "low", "read_only": true, "server": "demo"}, "parents": []any{}},
-	{"uid": map[string]any{"type": "Tool", "id": "demo/delete_records"}, "attrs": map[string]any{"risk": "high", "destructive": true, "server": "demo"}, "parents": []any{}},
+	{"uid": map[string]any{"type": "Tool", "id": "demo/delete_records"}, "attrs": map[string]any{"risk": "high", "destructive": true, "server": "demo", "env": "staging"}, "parents": []any{}},
 	{"uid": map[string]any{"type": "Tool", "id": "demo/reindex"}, "attrs": map[string]any{"risk": "high", "server": "demo"}, "parents": []any{}},
 }
 
@@ -73,7 +76,14 @@ type upstream struct {
 	srv      *httptest.Server
 	mu       sync.Mutex
 	requests []*http.Request
-	bodies   int
+	off      bool // not recording (benchmarks)
+}
+
+// record turns the recording of requests on or off.
+func (u *upstream) record(on bool) {
+	u.mu.Lock()
+	u.off = !on
+	u.mu.Unlock()
 }
 
 func (u *upstream) seen() []*http.Request {
@@ -130,7 +140,9 @@ func newUpstream(t testing.TB) *upstream {
 	u := &upstream{}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
-		u.requests = append(u.requests, r.Clone(context.Background()))
+		if !u.off {
+			u.requests = append(u.requests, r.Clone(context.Background()))
+		}
 		u.mu.Unlock()
 		if r.Header.Get("Mcp-Protocol-Version") >= "2026-07-28" {
 			stateless.ServeHTTP(w, r)
@@ -157,6 +169,7 @@ type fixtureOpts struct {
 	scopes         []string
 	auditArguments bool
 	limits         mcp.Limits
+	asyncAudit     bool // audit.DurabilityAsync instead of batch
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
@@ -196,7 +209,11 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	f.store = st
-	alog, err := audit.New(ctx, audit.Config{Store: st, Node: "test", Durability: audit.DurabilityBatch})
+	dur := audit.DurabilityBatch
+	if o.asyncAudit {
+		dur = audit.DurabilityAsync
+	}
+	alog, err := audit.New(ctx, audit.Config{Store: st, Node: "test", Durability: dur})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,9 +251,25 @@ func testBundle(t testing.TB) fs.FS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ents []any
-	if err := json.Unmarshal(raw, &ents); err != nil {
+	var ref []map[string]any
+	if err := json.Unmarshal(raw, &ref); err != nil {
 		t.Fatal(err)
+	}
+	// testEntities replace the reference bundle's entities of the same uid
+	// (it declares the demo server's tools too).
+	uid := func(e map[string]any) string {
+		u := e["uid"].(map[string]any)
+		return u["type"].(string) + "::" + u["id"].(string)
+	}
+	override := map[string]bool{}
+	for _, e := range testEntities {
+		override[uid(e)] = true
+	}
+	var ents []any
+	for _, e := range ref {
+		if !override[uid(e)] {
+			ents = append(ents, e)
+		}
 	}
 	for _, e := range testEntities {
 		ents = append(ents, e)

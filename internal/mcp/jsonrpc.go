@@ -21,7 +21,6 @@ const (
 	CodeInvalidRequest = -32600 // not a valid JSON-RPC 2.0 message (or batch)
 	CodeMethodNotFound = -32601 // a method Warden does not let through
 	CodeInvalidParams  = -32602 // a tool or prompt name, or resource URI, Warden refuses
-	CodeInternalError  = -32603 // Warden failed; nothing was forwarded
 	CodeDenied         = -32001 // the policy denied the message
 	CodeBlocked        = -32002 // a guard blocked the arguments or the result
 	CodeUnavailable    = -32003 // the audit log could not take the record (fail closed)
