@@ -86,7 +86,9 @@ func installClient(t *testing.T, npm string) string {
 	}
 	stamp := filepath.Join(dir, ".npm-ci-done")
 	if _, err := os.Stat(stamp); err == nil {
-		return dir
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err == nil {
+			return dir
+		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
