@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/wardenhq/warden/internal/audit"
 )
 
 // mcpBannerChecks is what each MCP command of the demo banner must answer,
@@ -81,6 +84,35 @@ func TestReadmeMCPDemo(t *testing.T) {
 			if !strings.Contains(string(b), c[1]+"\n") {
 				t.Errorf("%s lacks the banner's command\n%s", doc, c[1])
 			}
+		}
+	}
+}
+
+// checkDemoMCPAudit checks that the banner's MCP calls have their records:
+// who called which demo tool, and the decision.
+func checkDemoMCPAudit(t *testing.T, entries []audit.Entry) {
+	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		return // checkDemoMCP made no calls
+	}
+	want := map[string]bool{
+		"eve tools/call search_traces " + audit.Allow:   false,
+		"eve tools/call delete_records " + audit.Deny:   false,
+		"oscar tools/call rebuild_index " + audit.Allow: false,
+	}
+	for _, e := range entries {
+		r := e.Record
+		if r.MCP == nil || r.MCP.Server != "demo" {
+			continue
+		}
+		k := fmt.Sprintf("%s %s %s %s", r.Subject, r.MCP.Method, r.MCP.Name, r.Decision)
+		if _, ok := want[k]; ok {
+			want[k] = true
+		}
+	}
+	for k, found := range want {
+		if !found {
+			t.Errorf("no audit record %q", k)
 		}
 	}
 }

@@ -483,6 +483,7 @@ func TestServeDemo(t *testing.T) {
 	if !delegated || !exchanged {
 		t.Errorf("no audit record shows both eve and %s (exchange %v, call %v)", demoClient, exchanged, delegated)
 	}
+	checkDemoMCPAudit(t, entries)
 	if rep, err := audit.Verify(t.Context(), st, demoNode); err != nil || !rep.OK() {
 		t.Errorf("audit chain does not verify: %v %+v", err, rep)
 	}
