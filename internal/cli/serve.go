@@ -25,6 +25,7 @@ import (
 	"github.com/wardenhq/warden/internal/mcp"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
+	"github.com/wardenhq/warden/internal/token"
 )
 
 // DefaultShutdownTimeout bounds the graceful shutdown: draining requests in
@@ -338,12 +339,18 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 	var mounts []gateway.Mount
 	if m := cfg.MCP; m != nil {
 		pub, authz := mcpDefaults(cfg)
-		if s.mcp, err = mcp.New(mcp.Config{
+		mc := mcp.Config{
 			Servers: m.Servers, Verifier: s.mcpVerifier, Engine: s.engine, Guard: g, Audit: s.audit, AuditFailOpen: cfg.AuditFailOpen,
 			AuthorizationServers: authz, PublicURL: pub, TrustedProxies: cfg.TrustedProxies,
 			Limits: mcp.Limits{MaxMessageBytes: int(min(cfg.Limits.MaxBodyBytes, 1<<30))},
 			Node:   s.node, Clock: stdio.Now, Logger: logger.With("component", "mcp"),
-		}); err != nil {
+		}
+		if keys := ic.Keys; keys != nil {
+			// Upstream tokens are signed with the issuer's current key.
+			mc.Mint = func(ctx context.Context, c token.Claims) (string, error) { return keys.Signer().Mint(ctx, c) }
+			mc.TokenIssuer = cfg.TokenIssuer.URL
+		}
+		if s.mcp, err = mcp.New(mc); err != nil {
 			return nil, fmt.Errorf("mcp: %w", err)
 		}
 		mounts = append(mounts, s.mcp.Mount())

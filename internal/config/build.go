@@ -865,7 +865,7 @@ func (b *builder) upstreamList(cfg *Config, n ast.Node) {
 	for i, it := range b.list(n, "upstreams") {
 		p := index("upstreams", i)
 		f := b.object(it, p, "name", "url", "headers", "timeout")
-		u := gateway.UpstreamSpec{Timeout: cfg.Limits.UpstreamTimeout}
+		u := gateway.UpstreamSpec{}
 		ok := true
 		if v := f.get("name"); v == nil {
 			b.errorf(f.at("name"), p+".name", "required")
@@ -891,18 +891,7 @@ func (b *builder) upstreamList(cfg *Config, n ast.Node) {
 			}
 			u.URL = s
 		}
-		if v := f.get("timeout"); v != nil {
-			if d, good := b.duration(v, p+".timeout", maxTimeout); good {
-				switch {
-				case d == 0:
-					b.errorf(v, p+".timeout", "must be positive (omit it for limits.upstream_timeout)")
-				case d > cfg.Limits.WriteTimeout:
-					b.errorf(v, p+".timeout", "%s exceeds limits.write_timeout %s: responses would be cut off", d, cfg.Limits.WriteTimeout)
-				default:
-					u.Timeout = d
-				}
-			}
-		}
+		u.Timeout = b.upstreamTimeout(cfg, f.get("timeout"), p+".timeout")
 		if v := f.get("headers"); v != nil {
 			u.Headers = b.headers(cfg, u.Name, v, p+".headers")
 		}
@@ -911,6 +900,26 @@ func (b *builder) upstreamList(cfg *Config, n ast.Node) {
 		}
 		cfg.Upstreams = append(cfg.Upstreams, u)
 	}
+}
+
+// upstreamTimeout reads the timeout of an upstream (or MCP server) at v:
+// limits.upstream_timeout when absent, positive, at most
+// limits.write_timeout.
+func (b *builder) upstreamTimeout(cfg *Config, v ast.Node, path string) time.Duration {
+	if v == nil {
+		return cfg.Limits.UpstreamTimeout
+	}
+	d, ok := b.duration(v, path, maxTimeout)
+	switch {
+	case !ok:
+	case d == 0:
+		b.errorf(v, path, "must be positive (omit it for limits.upstream_timeout)")
+	case d > cfg.Limits.WriteTimeout:
+		b.errorf(v, path, "%s exceeds limits.write_timeout %s: responses would be cut off", d, cfg.Limits.WriteTimeout)
+	default:
+		return d
+	}
+	return cfg.Limits.UpstreamTimeout
 }
 
 func upstreamURL(s string) string {

@@ -106,4 +106,5 @@ var documentedKeys = []string{
 	"token_issuer.resync_interval",
 	"mcp.public_url", "mcp.authorization_servers", "mcp.servers[].name", "mcp.servers[].url", "mcp.servers[].resource",
 	"mcp.servers[].headers", "mcp.servers[].scopes", "mcp.servers[].audit_arguments", "mcp.servers[].timeout",
+	"mcp.servers[].upstream_token.audience", "mcp.servers[].upstream_token.ttl",
 }

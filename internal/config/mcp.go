@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wardenhq/warden/internal/mcp"
 )
@@ -55,7 +56,7 @@ func (b *builder) mcpServers(cfg *Config, top fields) {
 	seen := map[string]int{}
 	for i, it := range b.list(f.get("servers"), p+".servers") {
 		sp := index(p+".servers", i)
-		sf := b.object(it, sp, "name", "url", "resource", "headers", "scopes", "audit_arguments", "timeout")
+		sf := b.object(it, sp, "name", "url", "resource", "headers", "scopes", "audit_arguments", "timeout", "upstream_token")
 		var sc mcp.ServerConfig
 		if v := sf.get("name"); v == nil {
 			b.errorf(sf.at("name"), sp+".name", "required")
@@ -96,18 +97,31 @@ func (b *builder) mcpServers(cfg *Config, top fields) {
 		if v := sf.get("audit_arguments"); v != nil {
 			sc.AuditArguments = b.boolean(v, sp+".audit_arguments")
 		}
-		sc.Timeout = cfg.Limits.UpstreamTimeout
-		if v := sf.get("timeout"); v != nil {
-			if d, ok := b.duration(v, sp+".timeout", maxTimeout); ok {
-				switch {
-				case d == 0:
-					b.errorf(v, sp+".timeout", "must be positive (omit it for limits.upstream_timeout)")
-				case d > cfg.Limits.WriteTimeout:
-					b.errorf(v, sp+".timeout", "%s exceeds limits.write_timeout %s: responses would be cut off", d, cfg.Limits.WriteTimeout)
-				default:
-					sc.Timeout = d
+		sc.Timeout = b.upstreamTimeout(cfg, sf.get("timeout"), sp+".timeout")
+		if v := sf.get("upstream_token"); v != nil {
+			tp := sp + ".upstream_token"
+			tf := b.object(v, tp, "audience", "ttl")
+			ut := &mcp.UpstreamToken{}
+			if a := tf.get("audience"); a == nil {
+				b.errorf(tf.at("audience"), tp+".audience", "required: the upstream's audience, the only one the minted tokens name")
+			} else if s, ok := b.str(a, tp+".audience"); ok {
+				ut.Audience = s
+			}
+			if d := tf.get("ttl"); d != nil {
+				if x, ok := b.duration(d, tp+".ttl", time.Hour); ok {
+					if x < time.Second {
+						b.errorf(d, tp+".ttl", "must be at least 1s")
+					}
+					ut.TTL = x
 				}
 			}
+			switch {
+			case !top.has("token_issuer"):
+				b.errorf(v, tp, "needs token_issuer: the tokens are Warden's own")
+			case sc.Headers["Authorization"] != "":
+				b.errorf(v, tp, "the minted token is the Authorization header: remove headers.Authorization")
+			}
+			sc.UpstreamToken = ut
 		}
 		m.Servers = append(m.Servers, sc)
 	}
@@ -129,7 +143,11 @@ func (c Config) mcpString(b *strings.Builder) {
 			hs = append(hs, fmt.Sprintf("%s=[redacted %s]", h, c.secrets["mcp:"+s.Name+"/"+h]))
 		}
 		slices.Sort(hs)
-		fmt.Fprintf(b, "mcp server: %s %s resource=%q scopes=%v audit_arguments=%t timeout=%s headers={%s}\n",
-			s.Name, s.URL, s.Resource, s.Scopes, s.AuditArguments, s.Timeout, strings.Join(hs, " "))
+		ut := "none"
+		if s.UpstreamToken != nil {
+			ut = fmt.Sprintf("aud=%s ttl=%s", s.UpstreamToken.Audience, s.UpstreamToken.TTL)
+		}
+		fmt.Fprintf(b, "mcp server: %s %s resource=%q scopes=%v audit_arguments=%t timeout=%s upstream_token=%s headers={%s}\n",
+			s.Name, s.URL, s.Resource, s.Scopes, s.AuditArguments, s.Timeout, ut, strings.Join(hs, " "))
 	}
 }

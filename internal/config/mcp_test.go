@@ -76,6 +76,10 @@ func TestMCPConfigErrors(t *testing.T) {
 			`mcp.servers[0].resource: "not-a-uri" is not a resource URI`},
 		{"plain secret", base + "    - name: a\n      url: http://127.0.0.1:1\n      headers:\n        Authorization: Bearer x\n",
 			`mcp.servers[0].headers.Authorization: want {env: NAME}`},
+		{"upstream token without issuer", base + "    - name: a\n      url: http://127.0.0.1:1\n      upstream_token: {audience: https://up.test}\n",
+			`mcp.servers[0].upstream_token: needs token_issuer`},
+		{"upstream token without audience", base + "    - name: a\n      url: http://127.0.0.1:1\n      upstream_token: {ttl: 30s}\n",
+			`mcp.servers[0].upstream_token.audience: required`},
 		{"unknown key", base + "    - name: a\n      url: http://127.0.0.1:1\n      scope: [x]\n",
 			`warden.yaml:22:7: mcp.servers[0].scope: unknown key`},
 	}

@@ -133,7 +133,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 				ex.respScanner = sc
 				if body != nil {
 					red, hits, err := sc.RedactJSON(body, nil)
-					ex.rec.Guards = appendGuards(ex.rec.Guards, "request", hits, err)
+					ex.rec.Guards = AppendGuards(ex.rec.Guards, "request", hits, err)
 					g.ctr.guardHits(hits)
 					if err != nil {
 						g.refuse(w, r, ex, guardError(err))
@@ -248,7 +248,7 @@ func (g *Gateway) resultRecord(ex *exchange, aborted bool) audit.Record {
 	if ex.upErr != nil {
 		rec.Errors = append(rec.Errors, ex.upErr.Error())
 	}
-	rec.Guards = appendGuards(nil, "response", ex.respHits, cause)
+	rec.Guards = AppendGuards(nil, "response", ex.respHits, cause)
 	rec.Latency = g.now().Sub(ex.start)
 	return rec
 }
@@ -551,8 +551,11 @@ func guardError(err error) error {
 	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "the request body could not be inspected", Err: err}
 }
 
-// appendGuards adds one audit.Guard per class that matched.
-func appendGuards(gs []audit.Guard, phase string, hits guard.Hits, err error) []audit.Guard {
+// AppendGuards adds to gs one audit.Guard per guard class that matched in
+// hits ("redact", with the hits per detector), or the block when err is a
+// *guard.BlockedError. phase is "request" or "response". The MCP proxy
+// records its guards the same way.
+func AppendGuards(gs []audit.Guard, phase string, hits guard.Hits, err error) []audit.Guard {
 	var be *guard.BlockedError
 	if errors.As(err, &be) {
 		return append(gs, audit.Guard{Name: string(be.Class), Phase: phase, Action: "block", Hits: map[string]int{string(be.Detector): 1}})

@@ -109,6 +109,8 @@ func TestBadInput(t *testing.T) {
 		{"trailing data", eveTok, call("1", "search", `{}`) + `{}`, nil, 400, mcp.CodeParseError},
 		{"oversized message", eveTok, call("1", "search", `{"query":"`+strings.Repeat("a", 5000)+`"}`), nil, 413, mcp.CodeInvalidRequest},
 		{"duplicate member", eveTok, `{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/list","params":{}}`, nil, 400, mcp.CodeParseError},
+		{"case-variant tool name", eveTok, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","Name":"delete_records"}}`, nil, 400, mcp.CodeParseError},
+		{"case-variant argument", f.token(t, erin), call("1", "delete_records", `{"env":"staging","ENV":"prod"}`), nil, 400, mcp.CodeParseError},
 		{"duplicate argument", eveTok, call("1", "search", `{"query":"a","query":"b"}`), nil, 400, mcp.CodeParseError},
 		{"wrong jsonrpc", eveTok, `{"jsonrpc":"1.0","id":1,"method":"ping"}`, nil, 400, mcp.CodeInvalidRequest},
 		{"case-variant member", eveTok, `{"jsonrpc":"2.0","id":1,"Method":"tools/call"}`, nil, 400, mcp.CodeInvalidRequest},

@@ -70,3 +70,19 @@ func TestDocsMetadataExample(t *testing.T) {
 		t.Errorf("served metadata %s\ndocumented     %s", gj, wj)
 	}
 }
+
+// TestHandlesDoesNotAllocate: the gateway asks Handles for every request.
+func TestHandlesDoesNotAllocate(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	for path, want := range map[string]bool{
+		"/mcp/demo": true, "/.well-known/oauth-protected-resource/mcp/demo": true,
+		"/mcp/other": false, "/mcp/": false, "/v1/chat/completions": false, "/mcp/demo/x": false,
+	} {
+		if got := f.proxy.Handles(path); got != want {
+			t.Errorf("Handles(%q) = %t, want %t", path, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { f.proxy.Handles("/mcp/demo") }); n != 0 {
+		t.Errorf("Handles allocates %.0f times", n)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/guard"
 	"github.com/wardenhq/warden/internal/policy"
 )
@@ -67,6 +68,13 @@ func (p *Proxy) upstreamRequest(ctx context.Context, r *http.Request, ex *exchan
 	h.Set("X-Request-Id", ex.id)
 	for k, vs := range ex.srv.headers {
 		h[k] = vs
+	}
+	if ex.srv.upstreamToken != nil {
+		tok, err := p.upstreamTokenFor(ctx, ex.srv, ex.principal)
+		if err != nil {
+			return nil, fmt.Errorf("mint the upstream token: %w", err)
+		}
+		h.Set("Authorization", "Bearer "+tok)
 	}
 	return req, nil
 }
@@ -249,7 +257,7 @@ func (p *Proxy) processParsed(ctx context.Context, ex *exchange, status int, m *
 	c.done = true
 	out := []byte(m.Raw)
 	var cause error
-	if key := listMethods[c.msg.Method]; key != "" && m.Result != nil {
+	if key := listKey(c.msg.Method); key != "" && m.Result != nil {
 		res, err := p.filterList(ctx, ex, c.msg.Method, key, m.Result)
 		if err != nil {
 			cause = err
@@ -265,7 +273,7 @@ func (p *Proxy) processParsed(ctx context.Context, ex *exchange, status int, m *
 	}
 	if sc != nil && cause == nil {
 		red, hits, err := sc.RedactJSON(out, p.resPaths)
-		guards = guardRecords(nil, "response", hits, err)
+		guards = gateway.AppendGuards(nil, "response", hits, err)
 		if err != nil {
 			var be *guard.BlockedError
 			e := &RPCError{Code: CodeBlocked, Message: "the result was blocked by a guard", Err: err}
@@ -596,42 +604,37 @@ func (p *Proxy) getStream(w http.ResponseWriter, r *http.Request, ex *exchange) 
 		w.Header().Set("Allow", "POST")
 		p.refuse(w, r, ex, http.StatusMethodNotAllowed, rpcErrorf(CodeInvalidRequest, "a stream needs a session (Mcp-Session-Id)"))
 		return
-	case !p.sessions.check(ex.srv.name, sid, ex.pkey):
-		p.refuse(w, r, ex, http.StatusNotFound, rpcErrorf(CodeInvalidRequest, "no such session for this caller"))
-		return
 	}
-	rec := p.record(ex)
-	rec.Decision = audit.Allow
-	rec.MCP.Method = "GET stream"
-	p.stamp(&rec)
-	if !p.appendRecord(r.Context(), ex, rec) {
-		writeRPC(w, http.StatusServiceUnavailable, errorMessage(nil, rpcErrorf(CodeUnavailable, "the audit log is unavailable"), "", ex.id))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), ex.srv.timeout)
-	defer cancel()
-	req, err := p.upstreamRequest(ctx, r, ex, http.MethodGet, nil, sid)
-	if err == nil {
-		var resp *http.Response
-		if resp, err = ex.srv.client.Do(req); err == nil {
-			defer resp.Body.Close()
-			p.relay(w, r, ex, resp, nil)
-			return
-		}
-	}
-	writeRPC(w, http.StatusBadGateway, errorMessage(nil, &RPCError{Code: CodeUpstream, Message: "the MCP server could not be reached", Err: err}, "", ex.id))
+	p.sessionRequest(w, r, ex, sid, "GET stream", func(resp *http.Response) {
+		p.relay(w, r, ex, resp, nil)
+	})
 }
 
 // deleteSession ends a 2025 session bound to the caller.
 func (p *Proxy) deleteSession(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	sid, err := singleHeader(r.Header, headerSession)
-	if err != nil || sid == "" || !p.sessions.check(ex.srv.name, sid, ex.pkey) {
+	if err != nil || sid == "" {
+		p.refuse(w, r, ex, http.StatusNotFound, rpcErrorf(CodeInvalidRequest, "no such session for this caller"))
+		return
+	}
+	p.sessionRequest(w, r, ex, sid, "DELETE session", func(resp *http.Response) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		p.sessions.drop(ex.srv.name, sid)
+		w.WriteHeader(resp.StatusCode)
+	})
+}
+
+// sessionRequest forwards a GET or DELETE of session sid, which must be
+// bound to the caller, after recording it as label; answer handles the
+// upstream's response.
+func (p *Proxy) sessionRequest(w http.ResponseWriter, r *http.Request, ex *exchange, sid, label string, answer func(*http.Response)) {
+	if !p.sessions.check(ex.srv.name, sid, ex.pkey) {
 		p.refuse(w, r, ex, http.StatusNotFound, rpcErrorf(CodeInvalidRequest, "no such session for this caller"))
 		return
 	}
 	rec := p.record(ex)
 	rec.Decision = audit.Allow
-	rec.MCP.Method = "DELETE session"
+	rec.MCP.Method = label
 	p.stamp(&rec)
 	if !p.appendRecord(r.Context(), ex, rec) {
 		writeRPC(w, http.StatusServiceUnavailable, errorMessage(nil, rpcErrorf(CodeUnavailable, "the audit log is unavailable"), "", ex.id))
@@ -639,14 +642,12 @@ func (p *Proxy) deleteSession(w http.ResponseWriter, r *http.Request, ex *exchan
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), ex.srv.timeout)
 	defer cancel()
-	req, err := p.upstreamRequest(ctx, r, ex, http.MethodDelete, nil, sid)
+	req, err := p.upstreamRequest(ctx, r, ex, r.Method, nil, sid)
 	if err == nil {
 		var resp *http.Response
 		if resp, err = ex.srv.client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			p.sessions.drop(ex.srv.name, sid)
-			w.WriteHeader(resp.StatusCode)
+			defer resp.Body.Close()
+			answer(resp)
 			return
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
 	"github.com/wardenhq/warden/internal/testutil"
+	"github.com/wardenhq/warden/internal/token"
 )
 
 const (
@@ -34,18 +35,15 @@ const (
 )
 
 // testPolicy is added to the reference bundle: evaluators call the tools
-// the bundle marks read-only; nobody deletes in production; evaluators read
-// one resource.
+// the bundle marks read-only; everyone reads the readme. The policy example
+// of docs/mcp.md (nobody deletes in production) is added too, for server
+// "demo" (see testBundle).
 const testPolicy = `
 @id("mcp-test-evaluator-read-only")
 @reason("evaluators call read-only tools")
 permit (principal in Role::"evaluator", action == Action::"tool:call", resource is Tool)
 when { resource has read_only && resource.read_only };
 
-@id("mcp-test-no-prod-delete")
-@reason("records are never deleted in production through an agent tool")
-forbid (principal, action == Action::"tool:call", resource == Tool::"demo/delete_records")
-when { context has arguments && context.arguments has env && context.arguments.env == "prod" };
 
 @id("mcp-test-readme")
 @reason("everyone reads the readme")
@@ -61,6 +59,9 @@ var testEntities = []map[string]any{
 	{"uid": map[string]any{"type": "Tool", "id": "demo/delete_records"}, "attrs": map[string]any{"risk": "high", "destructive": true, "server": "demo", "env": "staging"}, "parents": []any{}},
 	{"uid": map[string]any{"type": "Tool", "id": "demo/reindex"}, "attrs": map[string]any{"risk": "high", "server": "demo"}, "parents": []any{}},
 }
+
+// testPrivateKey is what the guard blocks by default.
+const testPrivateKey = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----"
 
 // Reference principals.
 var (
@@ -117,6 +118,10 @@ func newMCPServer() *sdk.Server {
 		func(ctx context.Context, req *sdk.CallToolRequest, in deleteArgs) (*sdk.CallToolResult, any, error) {
 			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "deleted in " + in.Env}}}, nil, nil
 		})
+	sdk.AddTool(s, &sdk.Tool{Name: "dump_key", Description: "leaks a private key"},
+		func(ctx context.Context, req *sdk.CallToolRequest, in struct{}) (*sdk.CallToolResult, any, error) {
+			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: testPrivateKey}}}, nil, nil
+		})
 	sdk.AddTool(s, &sdk.Tool{Name: "reindex", Description: "rebuild the index"},
 		func(ctx context.Context, req *sdk.CallToolRequest, in struct{}) (*sdk.CallToolResult, any, error) {
 			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "reindexed"}}}, nil, nil
@@ -128,6 +133,10 @@ func newMCPServer() *sdk.Server {
 	s.AddResource(&sdk.Resource{URI: "file:///docs/secret.md", Name: "secret"},
 		func(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
 			return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: req.Params.URI, Text: "secret"}}}, nil
+		})
+	s.AddPrompt(&sdk.Prompt{Name: "summarize", Description: "summarize a trace"},
+		func(ctx context.Context, req *sdk.GetPromptRequest) (*sdk.GetPromptResult, error) {
+			return &sdk.GetPromptResult{Messages: []*sdk.PromptMessage{{Role: "user", Content: &sdk.TextContent{Text: "summarize"}}}}, nil
 		})
 	return s
 }
@@ -169,7 +178,12 @@ type fixtureOpts struct {
 	scopes         []string
 	auditArguments bool
 	limits         mcp.Limits
-	asyncAudit     bool // audit.DurabilityAsync instead of batch
+	asyncAudit     bool   // audit.DurabilityAsync instead of batch
+	closedAudit    bool   // the audit log refuses every record
+	upstreamURL    string // instead of the go-sdk upstream
+	// mintKey, when set, makes Warden mint upstream tokens with it
+	// (audience "https://upstream.test").
+	mintKey *jwk.Key
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
@@ -217,13 +231,34 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { alog.Close(context.Background()) })
+	if o.closedAudit {
+		if err := alog.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		t.Cleanup(func() { alog.Close(context.Background()) })
+	}
 	f.log = alog
+	upURL := f.up.srv.URL + "/mcp"
+	if o.upstreamURL != "" {
+		upURL = o.upstreamURL
+	}
+	sc := mcp.ServerConfig{
+		Name: "demo", URL: upURL, Headers: map[string]string{"Authorization": upstreamKey},
+		Scopes: o.scopes, AuditArguments: o.auditArguments, Timeout: 10 * time.Second,
+	}
+	var mint func(context.Context, token.Claims) (string, error)
+	if o.mintKey != nil {
+		signer, err := token.NewSigner(token.SignerConfig{Key: o.mintKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mint = signer.Mint
+		sc.Headers = nil
+		sc.UpstreamToken = &mcp.UpstreamToken{Audience: "https://upstream.test"}
+	}
 	p, err := mcp.New(mcp.Config{
-		Servers: []mcp.ServerConfig{{
-			Name: "demo", URL: f.up.srv.URL + "/mcp", Headers: map[string]string{"Authorization": upstreamKey},
-			Scopes: o.scopes, AuditArguments: o.auditArguments, Timeout: 10 * time.Second,
-		}},
+		Servers: []mcp.ServerConfig{sc}, Mint: mint, TokenIssuer: publicURL,
 		Verifier: v, Engine: eng, Guard: gd, Audit: alog,
 		AuthorizationServers: []string{testIssuer},
 		PublicURL:            publicURL,
@@ -278,7 +313,19 @@ func testBundle(t testing.TB) fs.FS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testutil.DirWith(t, "../../examples/policy", map[string]string{"policies/zz-mcp-test.cedar": testPolicy, "entities.json": string(b)})
+	doc, err := os.ReadFile("../../docs/mcp.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, _ := strings.Cut(string(doc), "```cedar\n")
+	example, _, _ = strings.Cut(example, "```")
+	if !strings.Contains(example, `Tool::"search/delete_records"`) {
+		t.Fatalf("docs/mcp.md has no policy example for search/delete_records")
+	}
+	example = strings.ReplaceAll(example, `Tool::"search/`, `Tool::"demo/`)
+	return testutil.DirWith(t, "../../examples/policy", map[string]string{
+		"policies/zz-mcp-test.cedar": testPolicy, "policies/zz-mcp-docs.cedar": example, "entities.json": string(b),
+	})
 }
 
 // token mints a token for claims with aud = resourceURI unless claims say.

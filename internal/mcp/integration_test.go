@@ -42,7 +42,7 @@ func TestGoSDKThroughWarden(t *testing.T) {
 				}{
 					{"evaluator", eve, []string{"search"}, 2},
 					{"user", paul, []string{"search"}, 1},
-					{"engineer", erin, []string{"delete_records", "reindex", "search"}, 2},
+					{"engineer", erin, []string{"delete_records", "dump_key", "reindex", "search"}, 2},
 				} {
 					cs, _ := f.connect(t, tc.claims, v, nil)
 					res, err := cs.ListTools(ctx, nil)
@@ -108,6 +108,23 @@ func TestGoSDKThroughWarden(t *testing.T) {
 				}
 				if text := res.Content[0].(*sdk.TextContent).Text; text != "deleted in staging" {
 					t.Errorf("staging delete = %q", text)
+				}
+			})
+			t.Run("prompts judged", func(t *testing.T) {
+				// The reference bundle refuses a prompt without a tenant
+				// (tenant-required), so the list is empty and a get denied.
+				cs, _ := f.connect(t, erin, v, nil)
+				pl, err := cs.ListPrompts(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(pl.Prompts) != 0 {
+					t.Errorf("prompts = %d, want none", len(pl.Prompts))
+				}
+				_, err = cs.GetPrompt(ctx, &sdk.GetPromptParams{Name: "summarize"})
+				var we *jsonrpc.Error
+				if !errors.As(err, &we) || we.Code != mcp.CodeDenied || !strings.Contains(we.Message, "tenant") {
+					t.Errorf("get prompt: %v, want the tenant-required denial", err)
 				}
 			})
 			t.Run("progress notification streamed and redacted", func(t *testing.T) {

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -123,7 +123,10 @@ func rpcErrorf(code int, format string, a ...any) *RPCError {
 //
 //   - at most MaxMessageBytes, valid UTF-8, one JSON value and nothing after
 //     it, nested at most MaxDepth deep;
-//   - no object anywhere with two members of the same name;
+//   - no object anywhere with two members of the same name, ignoring case
+//     (Go's JSON decoders, the upstream's among them, fold case: two names
+//     that fold alike would let the upstream read another value than the
+//     one judged);
 //   - every message is an object with "jsonrpc" exactly "2.0" and no member
 //     other than jsonrpc, id, method, params, result and error (names
 //     compared byte for byte: "Method" is not "method");
@@ -198,58 +201,143 @@ func ParseResponse(body []byte, lim Limits) ([]Message, error) {
 }
 
 // checkStructure checks body is one JSON value, nested at most maxDepth,
-// without duplicate member names in any object.
+// without two members in any object whose names are equal ignoring case.
 func checkStructure(body []byte, maxDepth int) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	type frame struct {
-		keys      map[string]struct{} // nil for an array
-		expectKey bool
+	if !json.Valid(body) {
+		var v any
+		err := json.Unmarshal(body, &v)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return &RPCError{Code: CodeParseError, Message: "malformed JSON", Err: err}
 	}
-	var stack []frame
+	sc := structScanner{b: body, max: maxDepth}
+	return sc.value(0)
+}
+
+// structScanner walks JSON already known to be valid.
+type structScanner struct {
+	b   []byte
+	i   int
+	max int
+}
+
+func (s *structScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\r', '\n':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *structScanner) value(depth int) error {
+	s.ws()
+	switch s.b[s.i] {
+	case '{', '[':
+		if depth >= s.max {
+			return rpcErrorf(CodeInvalidRequest, "nested deeper than %d", s.max)
+		}
+		if s.b[s.i] == '{' {
+			return s.object(depth + 1)
+		}
+		return s.array(depth + 1)
+	case '"':
+		s.str()
+	default:
+		for s.i < len(s.b) && !strings.ContainsRune(",]} \t\r\n", rune(s.b[s.i])) {
+			s.i++
+		}
+	}
+	return nil
+}
+
+// str skips a string and returns its raw content (without the quotes).
+func (s *structScanner) str() []byte {
+	start := s.i + 1
+	s.i++
+	for s.b[s.i] != '"' {
+		if s.b[s.i] == '\\' {
+			s.i++
+		}
+		s.i++
+	}
+	s.i++
+	return s.b[start : s.i-1]
+}
+
+func (s *structScanner) array(depth int) error {
+	s.i++ // [
+	s.ws()
+	if s.b[s.i] == ']' {
+		s.i++
+		return nil
+	}
 	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return &RPCError{Code: CodeParseError, Message: "malformed JSON", Err: err}
+		if err := s.value(depth); err != nil {
+			return err
 		}
-		n := len(stack)
-		if n > 0 && stack[n-1].keys != nil && stack[n-1].expectKey {
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				stack = stack[:n-1]
-			} else {
-				name, _ := tok.(string)
-				if _, dup := stack[n-1].keys[name]; dup {
-					return rpcErrorf(CodeParseError, "duplicate member %q", truncate(name, 64))
-				}
-				stack[n-1].keys[name] = struct{}{}
-				stack[n-1].expectKey = false
-				continue
-			}
-		} else if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{', '[':
-				if n >= maxDepth {
-					return rpcErrorf(CodeInvalidRequest, "nested deeper than %d", maxDepth)
-				}
-				f := frame{}
-				if d == '{' {
-					f.keys, f.expectKey = map[string]struct{}{}, true
-				}
-				stack = append(stack, f)
-				continue
-			default: // ']'
-				stack = stack[:n-1]
-			}
-		}
-		// A value has ended.
-		if len(stack) == 0 {
-			if _, err := dec.Token(); err != io.EOF {
-				return rpcErrorf(CodeParseError, "malformed JSON: data after the value")
-			}
+		s.ws()
+		c := s.b[s.i]
+		s.i++
+		if c == ']' {
 			return nil
 		}
-		if top := &stack[len(stack)-1]; top.keys != nil {
-			top.expectKey = true
+	}
+}
+
+func (s *structScanner) object(depth int) error {
+	s.i++ // {
+	s.ws()
+	if s.b[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	var (
+		keys []string
+		set  map[string]struct{}
+	)
+	for {
+		s.ws()
+		raw := s.str()
+		name := string(raw)
+		if bytes.IndexByte(raw, '\\') >= 0 {
+			_ = json.Unmarshal(s.b[s.i-len(raw)-2:s.i], &name)
+		}
+		// Member names are compared after case folding: Go's decoders
+		// (the go-sdk's among them) match names case-insensitively and
+		// keep the last, so {"env":"staging","ENV":"prod"} would be
+		// judged as staging and run as prod.
+		folded := strings.ToLower(strings.ToUpper(name))
+		dup := false
+		if set != nil {
+			_, dup = set[folded]
+			set[folded] = struct{}{}
+		} else {
+			dup = slices.Contains(keys, folded)
+			keys = append(keys, folded)
+			if len(keys) > 16 { // a linear scan no more: big objects get a set
+				set = make(map[string]struct{}, 64)
+				for _, k := range keys {
+					set[k] = struct{}{}
+				}
+			}
+		}
+		if dup {
+			return rpcErrorf(CodeParseError, "duplicate member %q (names are compared ignoring case)", truncate(name, 64))
+		}
+		s.ws()
+		s.i++ // :
+		if err := s.value(depth); err != nil {
+			return err
+		}
+		s.ws()
+		c := s.b[s.i]
+		s.i++
+		if c == '}' {
+			return nil
 		}
 	}
 }

@@ -28,6 +28,8 @@ func TestParse(t *testing.T) {
 		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffing\"}", false, 0, CodeParseError},
 		{"duplicate member", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, false, 0, CodeParseError},
 		{"duplicate nested member", `{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":{"b":1,"b":2}}}`, false, 0, CodeParseError},
+		{"case-variant duplicate member", `{"jsonrpc":"2.0","id":1,"method":"x","params":{"name":"a","Name":"b"}}`, false, 0, CodeParseError},
+		{"Kelvin-sign duplicate member", `{"jsonrpc":"2.0","id":1,"method":"x","params":{"k":1,"\u212a":2}}`, false, 0, CodeParseError},
 		{"escaped duplicate member", `{"jsonrpc":"2.0","id":1,"method":"ping","\u006dethod":"x"}`, false, 0, CodeParseError},
 		{"no jsonrpc", `{"id":1,"method":"ping"}`, false, 0, CodeInvalidRequest},
 		{"jsonrpc number", `{"jsonrpc":2.0,"id":1,"method":"ping"}`, false, 0, CodeInvalidRequest},
@@ -222,4 +224,15 @@ func FuzzRelaySSE(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkParse is the strict parse of a typical tools/call body.
+func BenchmarkParse(b *testing.B) {
+	body := []byte(`{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"search","arguments":{"query":"reindex the support corpus","env":"prod","limit":20},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Parse(body, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

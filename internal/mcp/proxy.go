@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/guard"
 	"github.com/wardenhq/warden/internal/policy"
+	"github.com/wardenhq/warden/internal/token"
 )
 
 // Paths the proxy serves.
@@ -76,6 +78,11 @@ type Config struct {
 	// the defaults.
 	SessionTTL  time.Duration
 	MaxSessions int
+	// Mint signs the upstream tokens of servers with an UpstreamToken
+	// (Warden's own token issuer's current key); nil when Warden issues no
+	// tokens. TokenIssuer is the "iss" of those tokens.
+	Mint        func(ctx context.Context, c token.Claims) (string, error)
+	TokenIssuer string
 	// Node names this proxy in logs.
 	Node string
 	// Clock is the time source; nil means time.Now.
@@ -107,7 +114,24 @@ type ServerConfig struct {
 	// Timeout bounds one upstream exchange, streams included; 0 means
 	// DefaultTimeout.
 	Timeout time.Duration
+	// UpstreamToken, when set, makes Warden mint a short-lived token for
+	// every upstream request instead of (or besides) a static credential:
+	// sub is Warden's issuer, aud the upstream's audience only, and the
+	// caller (with its own delegation chain) in "act". It is sent as the
+	// Authorization header. Needs Config.Mint.
+	UpstreamToken *UpstreamToken
 }
+
+// UpstreamToken describes the tokens minted for an upstream.
+type UpstreamToken struct {
+	// Audience is the upstream's audience: the only one the token names.
+	Audience string
+	// TTL is the token's lifetime; 0 means DefaultUpstreamTokenTTL.
+	TTL time.Duration
+}
+
+// DefaultUpstreamTokenTTL is the lifetime of a minted upstream token.
+const DefaultUpstreamTokenTTL = time.Minute
 
 // ResourceURI is the server's resource URI: Resource, or publicURL +
 // "/mcp/" + Name.
@@ -138,6 +162,8 @@ type Proxy struct {
 	now      func() time.Time
 	log      *slog.Logger
 	sessions *sessions
+	mint     func(ctx context.Context, c token.Claims) (string, error)
+	tokIss   string
 	argPaths *guard.Paths
 	resPaths *guard.Paths
 }
@@ -154,6 +180,7 @@ type server struct {
 	timeout        time.Duration
 	client         *http.Client
 	hints          *hintCache
+	upstreamToken  *UpstreamToken
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -192,6 +219,8 @@ func New(cfg Config) (*Proxy, error) {
 		log:      cfg.Logger,
 		argPaths: argPaths,
 		resPaths: resPaths,
+		mint:     cfg.Mint,
+		tokIss:   cfg.TokenIssuer,
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -286,6 +315,21 @@ func (p *Proxy) newServer(sc ServerConfig, pub string) (*server, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		hints: newHintCache(),
+	}
+	if ut := sc.UpstreamToken; ut != nil {
+		switch {
+		case p.mint == nil || p.tokIss == "":
+			return nil, errors.New("an upstream token needs Mint and TokenIssuer (Warden's token issuer)")
+		case ut.Audience == "":
+			return nil, errors.New("an upstream token needs an audience")
+		case ut.TTL < 0 || ut.TTL > time.Hour:
+			return nil, errors.New("an upstream token lives between 1s and 1h")
+		}
+		c := *ut
+		if c.TTL == 0 {
+			c.TTL = DefaultUpstreamTokenTTL
+		}
+		s.upstreamToken = &c
 	}
 	s.metadata = p.metadataDoc(s)
 	return s, nil
@@ -398,6 +442,20 @@ func (ss *sessions) drop(server, id string) {
 	ss.mu.Lock()
 	delete(ss.m, server+"\x00"+id)
 	ss.mu.Unlock()
+}
+
+// upstreamTokenFor mints the upstream token of one request of pr to s.
+func (p *Proxy) upstreamTokenFor(ctx context.Context, s *server, pr *authn.Principal) (string, error) {
+	act := &token.Actor{Subject: pr.Subject, Issuer: pr.Issuer, ClientID: pr.ClientID}
+	tail := act
+	for _, a := range pr.Actor {
+		tail.Actor = &token.Actor{Subject: a.Subject, Issuer: a.Issuer, ClientID: a.ClientID}
+		tail = tail.Actor
+	}
+	return p.mint(ctx, token.Claims{
+		Issuer: p.tokIss, Subject: p.tokIss, Audience: []string{s.upstreamToken.Audience},
+		TTL: s.upstreamToken.TTL, ClientID: "warden-mcp", Actor: act,
+	})
 }
 
 // principalKey identifies a principal for session binding: issuer,

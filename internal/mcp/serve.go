@@ -436,28 +436,32 @@ type call struct {
 	done       bool
 }
 
-// lifecycle methods go through without a policy question: they carry no
-// tool, resource or prompt (initialize, discovery, keep-alive, the
-// client's own notifications). Everything not listed here or judged below
-// is denied.
-var lifecycle = map[string]bool{
-	"initialize":                         true,
-	"ping":                               true,
-	"server/discover":                    true,
-	"subscriptions/listen":               true,
-	"logging/setLevel":                   true,
-	"notifications/initialized":          true,
-	"notifications/cancelled":            true,
-	"notifications/progress":             true,
-	"notifications/roots/list_changed":   true,
-	"notifications/elicitation/complete": true,
+// lifecycle reports whether method goes through without a policy
+// question: it carries no tool, resource or prompt (initialize, discovery,
+// keep-alive, the client's own notifications). Everything not listed here
+// or judged by judge is denied.
+func lifecycle(method string) bool {
+	switch method {
+	case "initialize", "ping", "server/discover", "subscriptions/listen", "logging/setLevel",
+		"notifications/initialized", "notifications/cancelled", "notifications/progress",
+		"notifications/roots/list_changed", "notifications/elicitation/complete":
+		return true
+	}
+	return false
 }
 
-// listMethods are answered filtered to what the caller may use.
-var listMethods = map[string]string{
-	"tools/list":     "tools",
-	"resources/list": "resources",
-	"prompts/list":   "prompts",
+// listKey is the member of a list method's result that is filtered to what
+// the caller may use; "" for other methods.
+func listKey(method string) string {
+	switch method {
+	case "tools/list":
+		return "tools"
+	case "resources/list":
+		return "resources"
+	case "prompts/list":
+		return "prompts"
+	}
+	return ""
 }
 
 // judge decides one message.
@@ -468,9 +472,7 @@ func (p *Proxy) judge(ctx context.Context, ex *exchange, m *Message) *call {
 		// The client answering the server's own request (sampling,
 		// elicitation, roots): it goes back to who asked.
 		return c
-	case lifecycle[m.Method], m.Method == "resources/templates/list":
-		return c
-	case listMethods[m.Method] != "":
+	case lifecycle(m.Method), m.Method == "resources/templates/list", listKey(m.Method) != "":
 		return c
 	}
 	var params map[string]json.RawMessage
@@ -611,7 +613,7 @@ func (p *Proxy) guardArguments(ctx context.Context, ex *exchange, c *call) {
 		return
 	}
 	red, hits, err := sc.RedactJSON(c.msg.Raw, p.argPaths)
-	c.reqGuards = guardRecords(nil, "request", hits, err)
+	c.reqGuards = gateway.AppendGuards(nil, "request", hits, err)
 	switch {
 	case err != nil:
 		var be *guard.BlockedError
@@ -707,26 +709,4 @@ func (c *call) resultRecord(p *Proxy, ex *exchange, status int, resp *Message, g
 	}
 	rec.Latency = p.now().Sub(ex.start)
 	return rec
-}
-
-// guardRecords adds one audit.Guard per class that matched.
-func guardRecords(gs []audit.Guard, phase string, hits guard.Hits, err error) []audit.Guard {
-	var be *guard.BlockedError
-	if errors.As(err, &be) {
-		return append(gs, audit.Guard{Name: string(be.Class), Phase: phase, Action: "block", Hits: map[string]int{string(be.Detector): 1}})
-	}
-	byClass := map[guard.Class]map[string]int{}
-	for d, n := range hits.All() {
-		cl := guard.ClassOf(d)
-		if byClass[cl] == nil {
-			byClass[cl] = map[string]int{}
-		}
-		byClass[cl][string(d)] = n
-	}
-	for _, cl := range []guard.Class{guard.ClassPII, guard.ClassSecret} {
-		if h := byClass[cl]; h != nil {
-			gs = append(gs, audit.Guard{Name: string(cl), Phase: phase, Action: "redact", Hits: h})
-		}
-	}
-	return gs
 }
