@@ -117,7 +117,7 @@ func TestPolicyTestExitCodes(t *testing.T) {
 		noStdout   bool
 		stdoutLast string // exact last line
 	}{
-		{name: "reference bundle passes", args: []string{"policy", "test", ref}, code: exitOK, stdoutLast: "89 passed, 0 failed"},
+		{name: "reference bundle passes", args: []string{"policy", "test", ref}, code: exitOK, stdoutLast: "128 passed, 0 failed"},
 		{name: "a failing case", args: []string{"policy", "test", "failing"}, code: exitInvalid,
 			stdout: "FAIL failing/tests/t.yaml:2 reads: expected allow, got deny (no policy permits Action::\"read\" for User::\"a\" on Doc::\"d\")\n0 passed, 1 failed\n"},
 		{name: "verbose", args: []string{"policy", "test", "-v", ref}, code: exitOK, stdout: "PASS " + filepath.Join(ref, "tests/agents.yaml") + ":14 a user calls a low-risk tool\n"},

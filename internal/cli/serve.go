@@ -70,8 +70,9 @@ log before exiting.
 --demo needs no files: it generates ephemeral signing keys, builds and signs
 the reference policy bundle (examples/policy) into the data directory and
 loads it through the normal verification path, starts a built-in echo model
-upstream on a loopback port, keeps the audit log in SQLite in the data
-directory, and prints tokens for the reference roles and curl commands to try.
+upstream and a demo MCP server (served through Warden at /mcp/demo) on
+loopback ports, keeps the audit log in SQLite in the data directory, and
+prints tokens for the reference roles and curl commands to try.
 
 SECURITY CONSIDERATIONS
   --demo prints bearer tokens that are valid for one hour and writes a
@@ -102,7 +103,7 @@ SECURITY CONSIDERATIONS
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "the configuration file (warden.yaml; see docs/configuration.md)")
-	fl.BoolVar(&f.demo, "demo", false, "run a self-contained demo: ephemeral keys, the example bundle, a built-in echo model")
+	fl.BoolVar(&f.demo, "demo", false, "run a self-contained demo: ephemeral keys, the example bundle, a built-in echo model and MCP server")
 	fl.StringVar(&f.dataDir, "data-dir", "", "--demo: where the bundle, configuration and audit database go (default: a new directory under the system temp dir)")
 	fl.StringVar(&f.listen, "listen", "", "data-plane address, overriding listen.data (default 127.0.0.1:8080; port 0 picks a free port)")
 	fl.StringVar(&f.adminListen, "admin-listen", "", "admin address, overriding listen.admin (default 127.0.0.1:9090; must be loopback)")
@@ -172,7 +173,7 @@ func runServe(ctx context.Context, stdio IO, f serveFlags) error {
 		return invalidErrorf("%w", err)
 	}
 	if demo != nil {
-		if err := demo.addClient(ctx, srv.store, stdio.Now()); err != nil {
+		if err := demo.addClient(ctx, srv.store, stdio.Now(), mcpResources(cfg)); err != nil {
 			dataLn.Close()
 			adminLn.Close()
 			return invalidErrorf("demo: %w", err)

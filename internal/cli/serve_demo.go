@@ -24,6 +24,7 @@ import (
 	"github.com/wardenhq/warden/internal/echo"
 	"github.com/wardenhq/warden/internal/issuer"
 	"github.com/wardenhq/warden/internal/jwk"
+	"github.com/wardenhq/warden/internal/mcpdemo"
 	"github.com/wardenhq/warden/internal/policy"
 	"github.com/wardenhq/warden/internal/store"
 	"github.com/wardenhq/warden/internal/token"
@@ -32,18 +33,20 @@ import (
 // Demo constants: the issuer and audience of the demo tokens and the files
 // written to the data directory.
 const (
-	demoIssuer      = "https://warden.demo/"
-	demoAudience    = "warden"
-	demoTokenTTL    = time.Hour
-	demoNode        = "demo"
-	demoConfigFile  = "warden.yaml"
-	demoBundleFile  = "bundle.tar.gz"
-	demoTokenJWKS   = "token-keys.jwks.json"
-	demoBundleJWKS  = "bundle-keys.jwks.json"
-	demoStoreFile   = "warden.db"
-	demoKEKFile     = "key-encryption-key"
-	demoClient      = "eval-runner"
-	demoEchoTimeout = 30 * time.Second
+	demoIssuer       = "https://warden.demo/"
+	demoAudience     = "warden"
+	demoTokenTTL     = time.Hour
+	demoNode         = "demo"
+	demoConfigFile   = "warden.yaml"
+	demoBundleFile   = "bundle.tar.gz"
+	demoTokenJWKS    = "token-keys.jwks.json"
+	demoBundleJWKS   = "bundle-keys.jwks.json"
+	demoStoreFile    = "warden.db"
+	demoKEKFile      = "key-encryption-key"
+	demoMCPTokenFile = "mcp-upstream-token"
+	demoClient       = "eval-runner"
+	demoEchoTimeout  = 30 * time.Second
+	demoMCPPath      = "/mcp/" + mcpdemo.Name // where Warden serves the demo MCP server
 )
 
 // demoPersona is one reference user of examples/policy the demo mints a
@@ -83,10 +86,14 @@ type demoEnv struct {
 	storeURL   string
 	revision   string
 	echoURL    string
-	echo       *http.Server
-	tokens     []demoToken
-	signer     *token.Signer // the ephemeral token key, for the console's generator
-	logger     *slog.Logger
+	// mcpUpstream is the demo MCP server's endpoint, mcpToken the bearer
+	// credential it requires (Warden injects it; callers never see it).
+	mcpUpstream string
+	mcpToken    string
+	upstreams   []*http.Server // echo and the demo MCP server, stopped by close
+	tokens      []demoToken
+	signer      *token.Signer // the ephemeral token key, for the console's generator
+	logger      *slog.Logger
 	// clientSecret is the demo OAuth client's secret, set by addClient.
 	clientSecret string
 }
@@ -149,22 +156,22 @@ func setupDemo(ctx context.Context, stdio IO, dataDir string, logger *slog.Logge
 		return nil, fmt.Errorf("write bundle: %w", err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("echo upstream listener: %w", err)
+	if d.echoURL, err = d.startUpstream("echo", echo.Handler(echo.Config{Clock: stdio.Now})); err != nil {
+		return nil, err
 	}
-	d.echoURL = "http://" + ln.Addr().String()
-	echoSrv := &http.Server{
-		Handler:           echo.Handler(echo.Config{Clock: stdio.Now}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	// The demo MCP server opens only to Warden's own credential, which the
+	// configuration injects: the caller's token never reaches it.
+	if d.mcpToken, err = randomToken(); err != nil {
+		return nil, err
 	}
-	d.echo = echoSrv
-	go func() {
-		if err := echoSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("echo upstream stopped", "err", err)
-		}
-	}()
+	mcpSrv := mcpdemo.New(mcpdemo.Config{Clock: stdio.Now, Logger: logger.With("component", "mcpdemo"), Token: d.mcpToken})
+	if d.mcpUpstream, err = d.startUpstream("mcp", mcpSrv.Handler()); err != nil {
+		return nil, err
+	}
+	d.mcpUpstream += "/mcp"
+	if err := os.WriteFile(filepath.Join(d.dataDir, demoMCPTokenFile), []byte(d.mcpToken+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write the MCP upstream credential: %w", err)
+	}
 
 	kek := make([]byte, issuer.KEKBytes)
 	if _, err := rand.Read(kek); err != nil {
@@ -185,17 +192,55 @@ func setupDemo(ctx context.Context, stdio IO, dataDir string, logger *slog.Logge
 		return nil, fmt.Errorf("token signer: %w", err)
 	}
 	d.signer = signer
+	return d, nil
+}
+
+// mintTokens mints a token for every persona, for the gateway's audience
+// and the demo MCP server's resource (which names the data address, known
+// only once the listener is bound: hence not in setupDemo).
+func (d *demoEnv) mintTokens(ctx context.Context, mcpResource string) error {
+	d.tokens = d.tokens[:0]
 	for _, p := range demoPersonas() {
-		tok, err := signer.Mint(ctx, token.Claims{
-			Issuer: demoIssuer, Subject: p.Sub, Audience: []string{demoAudience}, TTL: demoTokenTTL,
+		tok, err := d.signer.Mint(ctx, token.Claims{
+			Issuer: demoIssuer, Subject: p.Sub, Audience: []string{demoAudience, mcpResource}, TTL: demoTokenTTL,
 			Roles: p.Roles, Scopes: p.Scopes, Team: p.Team, Tenant: "acme",
 		})
 		if err != nil {
-			return nil, fmt.Errorf("mint token for %s: %w", p.Sub, err)
+			return fmt.Errorf("mint token for %s: %w", p.Sub, err)
 		}
 		d.tokens = append(d.tokens, demoToken{persona: p, token: tok})
 	}
-	return d, nil
+	return nil
+}
+
+// startUpstream serves h on a fresh loopback port until close and returns
+// its base URL.
+func (d *demoEnv) startUpstream(name string, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("%s upstream listener: %w", name, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
+	}
+	d.upstreams = append(d.upstreams, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.logger.Error(name+" upstream stopped", "err", err)
+		}
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// randomToken returns 32 random bytes, base64url.
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // embeddedPolicy returns the files of examples/policy, as bundle.Build takes
@@ -294,14 +339,25 @@ routes:
       attributes:
         tenant: header:X-Tenant
     upstream: echo
+
+# The demo MCP server (internal/mcpdemo) at /mcp/%s; Warden injects its own
+# credential upstream, never the caller's token (docs/mcp.md).
+mcp:
+  servers:
+    - name: %s
+      url: %s
+      headers:
+        Authorization: {file: %s, prefix: "Bearer "}
 `, demoIssuer, demoAudience, demoTokenJWKS, demoBundleFile, demoBundleJWKS,
-		strconv.Quote(d.storeURL), demoNode, demoAudience, demoKEKFile, d.echoURL, demoEchoTimeout)
+		strconv.Quote(d.storeURL), demoNode, demoAudience, demoKEKFile, d.echoURL, demoEchoTimeout,
+		mcpdemo.Name, mcpdemo.Name, d.mcpUpstream, demoMCPTokenFile)
 }
 
 // addClient registers the demo's OAuth client with a fresh secret (an
 // existing one, from an earlier run in the same data directory, is
-// replaced).
-func (d *demoEnv) addClient(ctx context.Context, st store.Store, now time.Time) error {
+// replaced). It may ask for the gateway's audience and for mcpResources,
+// the demo MCP server's resource URI (RFC 8707).
+func (d *demoEnv) addClient(ctx context.Context, st store.Store, now time.Time, mcpResources []string) error {
 	secret, hash, err := issuer.NewSecret(issuer.SecretPrefix)
 	if err != nil {
 		return err
@@ -311,6 +367,7 @@ func (d *demoEnv) addClient(ctx context.Context, st store.Store, now time.Time) 
 	}
 	if err := st.Issuer().AddClient(ctx, store.Client{
 		ID: demoClient, Name: "demo evaluation agent", SecretHash: hash, Scopes: []string{"trace:read", "model:invoke", authzen.ScopePDPQuery},
+		Audiences:  append([]string{demoAudience}, mcpResources...),
 		GrantTypes: []string{issuer.GrantClientCredentials, issuer.GrantRefreshToken, issuer.GrantTokenExchange}, Created: now,
 	}); err != nil {
 		return fmt.Errorf("demo client: %w", err)
@@ -337,9 +394,13 @@ func (d *demoEnv) waitLoaded(ctx context.Context, e *policy.Engine, timeout time
 	}
 }
 
-// printBanner prints where everything is, the tokens and commands to try.
-func (d *demoEnv) printBanner(_ context.Context, w io.Writer, dataAddr, adminAddr string) error {
+// printBanner mints the persona tokens (see mintTokens) and prints where
+// everything is, the tokens and commands to try.
+func (d *demoEnv) printBanner(ctx context.Context, w io.Writer, dataAddr, adminAddr string) error {
 	base := "http://" + dataAddr
+	if err := d.mintTokens(ctx, base+demoMCPPath); err != nil {
+		return err
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `Warden demo is running.
 
@@ -347,12 +408,13 @@ func (d *demoEnv) printBanner(_ context.Context, w io.Writer, dataAddr, adminAdd
   admin        http://%s  (/healthz /readyz /metrics)
   console      http://%s/console/  (sign in with $ADA; generates development tokens)
   echo model   %s  (the upstream: it echoes your prompt and adds an email, a phone number and a fake API key)
+  mcp server   %s  (the demo MCP server behind Warden; its upstream %s opens only to Warden's own credential)
   data dir     %s
                %s (configuration), %s (signed bundle, revision %s), %s (audit log)
 
 Tokens for the reference roles of examples/policy (issuer %s, audience %s, valid %s, tenant acme):
 
-`, base, adminAddr, adminAddr, d.echoURL, d.dataDir, demoConfigFile, demoBundleFile, d.revision, demoStoreFile,
+`, base, adminAddr, adminAddr, d.echoURL, base+demoMCPPath, d.mcpUpstream, d.dataDir, demoConfigFile, demoBundleFile, d.revision, demoStoreFile,
 		demoIssuer, demoAudience, demoTokenTTL)
 	for _, t := range d.tokens {
 		fmt.Fprintf(&b, "  # %s: %s\n  export %s=%s\n\n", t.persona.Sub, t.persona.Note, t.persona.Env, t.token)
@@ -383,6 +445,7 @@ Tokens for the reference roles of examples/policy (issuer %s, audience %s, valid
   curl -s -X POST %s/api/indexes/docs/rebuild -H 'X-Tenant: acme' -H "Authorization: Bearer $OSCAR"
 
 %s
+%s
   # every decision is in the hash-chained audit log
   warden audit query --store %s
   warden audit verify --store %s
@@ -392,7 +455,7 @@ Stop with Ctrl-C: requests in flight are drained and the audit log is flushed.
 		chat("EVE", "gpt-4o", ""),
 		strings.Replace(chat("EVE", "claude-sonnet", `"stream":true,`), "curl -s", "curl -sN", 1),
 		chat("OSCAR", "gpt-4o", ""),
-		base, base, base, base, base, base, d.issuerBanner(base), d.storeURL, d.storeURL)
+		base, base, base, base, base, base, d.issuerBanner(base), mcpBanner(base+demoMCPPath), d.storeURL, d.storeURL)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -413,13 +476,60 @@ func (d *demoEnv) issuerBanner(base string) string {
 `, base, demoClient, d.clientSecret), "\n")
 }
 
-// close stops the echo upstream. The data directory is kept: it holds the
-// audit log.
-func (d *demoEnv) close() {
-	if d.echo != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = d.echo.Shutdown(ctx)
-		d.echo = nil
+// mcpCurl is a curl command sending one 2026-07-28 MCP request (no
+// session) to endpoint with the token in $tok. name is the tool of a
+// tools/call ("" for another method); params is the JSON of the params
+// without their _meta.
+func mcpCurl(endpoint, tok, method, name, params string) string {
+	var nameHeader string
+	if name != "" {
+		nameHeader = fmt.Sprintf(`-H 'Mcp-Name: %s' `, name)
 	}
+	params = strings.TrimSuffix(params, "}")
+	if params != "{" {
+		params += ","
+	}
+	return fmt.Sprintf(`curl -s %s -H "Authorization: Bearer $%s" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' `+
+		`-H 'Mcp-Protocol-Version: 2026-07-28' -H 'Mcp-Method: %s' %s-d '{"jsonrpc":"2.0","id":1,"method":"%s","params":%s"_meta":%s}}'`,
+		endpoint, tok, method, nameHeader, method, params, demoMCPMeta)
+}
+
+// demoMCPMeta is the _meta of a 2026-07-28 request in the banner's commands.
+const demoMCPMeta = `{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"curl","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}`
+
+// mcpBanner is the banner's part about the demo MCP server.
+func mcpBanner(endpoint string) string {
+	call := func(tok, tool, args string) string {
+		return mcpCurl(endpoint, tok, "tools/call", tool, `{"name":"`+tool+`","arguments":`+args+`}`)
+	}
+	return strings.TrimSuffix(fmt.Sprintf(`  # MCP (docs/mcp.md): every tools/call is judged as tool:call on Tool::"demo/<tool>"
+  # allowed: eve (evaluator) calls a read-only tool; the email in the result is redacted
+  %s
+  # denied: evaluators call read-only tools only (a JSON-RPC error with the reason and the decision id)
+  %s
+  # oscar (operator) sees only the tools he may call, and rebuilds an index
+  %s
+  %s
+  # an MCP client finds its way alone: the 401 names the protected-resource metadata, which names Warden's issuer
+  curl -si %s -X POST | grep -i www-authenticate
+
+`, call("EVE", "search_traces", `{"tenant":"acme","query":"refund"}`),
+		call("EVE", "delete_records", `{"env":"staging","tenant":"acme"}`),
+		mcpCurl(endpoint, "OSCAR", "tools/list", "", "{}"),
+		call("OSCAR", "rebuild_index", `{"index":"kb","tenant":"acme"}`),
+		endpoint), "\n")
+}
+
+// close stops the echo upstream and the demo MCP server. The data
+// directory is kept: it holds the audit log.
+func (d *demoEnv) close() {
+	if len(d.upstreams) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range d.upstreams {
+		_ = srv.Shutdown(ctx)
+	}
+	d.upstreams = nil
 }

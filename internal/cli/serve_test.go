@@ -421,6 +421,8 @@ func TestServeDemo(t *testing.T) {
 		t.Errorf("discovery = %d %s", code, body)
 	}
 
+	checkDemoMCP(t, banner, tokens)
+
 	code, body = do("GET", admin[1]+"/metrics", "", "")
 	if code != 200 || !strings.Contains(body, "warden_policy_bundle_loaded 1\n") || !strings.Contains(body, "# TYPE warden_requests_total counter") ||
 		!strings.Contains(body, "warden_jwks_refresh_failures_total{issuer=") || !strings.Contains(body, "warden_jwks_keys_stale{issuer=") ||
@@ -442,6 +444,9 @@ func TestServeDemo(t *testing.T) {
 	t.Logf("logs:\n%s", logs)
 	if !strings.Contains(logs, `"msg":"audit log flushed"`) || !strings.Contains(logs, `"msg":"stopped"`) {
 		t.Errorf("shutdown logs missing:\n%s", logs)
+	}
+	if upstream, err := os.ReadFile(filepath.Join(dataDir, demoMCPTokenFile)); err != nil || strings.Contains(logs, strings.TrimSpace(string(upstream))) {
+		t.Fatalf("the MCP upstream credential is unreadable (%v) or reached the logs", err)
 	}
 	for _, tok := range tokens {
 		if strings.Contains(logs, tok) || strings.Contains(logs, secret) || strings.Contains(logs, tok[strings.LastIndexByte(tok, '.')+1:]) {
@@ -482,6 +487,7 @@ func TestServeDemo(t *testing.T) {
 	if !delegated || !exchanged {
 		t.Errorf("no audit record shows both eve and %s (exchange %v, call %v)", demoClient, exchanged, delegated)
 	}
+	checkDemoMCPAudit(t, entries)
 	if rep, err := audit.Verify(t.Context(), st, demoNode); err != nil || !rep.OK() {
 		t.Errorf("audit chain does not verify: %v %+v", err, rep)
 	}

@@ -51,9 +51,12 @@ permit (principal, action == Action::"resource:read", resource == Resource::"dem
 `
 
 // testEntities are the tools the bundle knows (trusted attributes).
+// delete_records is a staging tool: the reference bundle's
+// destructive-tool-guard treats a destructive tool of unknown env as one in
+// production, which would hide it from the engineer's list.
 var testEntities = []map[string]any{
 	{"uid": map[string]any{"type": "Tool", "id": "demo/search"}, "attrs": map[string]any{"risk": "low", "read_only": true, "server": "demo"}, "parents": []any{}},
-	{"uid": map[string]any{"type": "Tool", "id": "demo/delete_records"}, "attrs": map[string]any{"risk": "high", "destructive": true, "server": "demo"}, "parents": []any{}},
+	{"uid": map[string]any{"type": "Tool", "id": "demo/delete_records"}, "attrs": map[string]any{"risk": "high", "destructive": true, "server": "demo", "env": "staging"}, "parents": []any{}},
 	{"uid": map[string]any{"type": "Tool", "id": "demo/reindex"}, "attrs": map[string]any{"risk": "high", "server": "demo"}, "parents": []any{}},
 }
 
@@ -283,9 +286,25 @@ func testBundle(t testing.TB) fs.FS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ents []any
-	if err := json.Unmarshal(raw, &ents); err != nil {
+	var ref []map[string]any
+	if err := json.Unmarshal(raw, &ref); err != nil {
 		t.Fatal(err)
+	}
+	// testEntities replace the reference bundle's entities of the same uid
+	// (it declares the demo server's tools too).
+	uid := func(e map[string]any) string {
+		u := e["uid"].(map[string]any)
+		return u["type"].(string) + "::" + u["id"].(string)
+	}
+	override := map[string]bool{}
+	for _, e := range testEntities {
+		override[uid(e)] = true
+	}
+	var ents []any
+	for _, e := range ref {
+		if !override[uid(e)] {
+			ents = append(ents, e)
+		}
 	}
 	for _, e := range testEntities {
 		ents = append(ents, e)

@@ -71,7 +71,8 @@ func referenceWithFillers(b *testing.B, n int, kind fillers) fs.FS {
 
 // BenchmarkDecide measures Engine.Decide (ID generation included) on the
 // reference bundle and on it plus 100 filler policies, for an allow, a
-// default deny, a forbid and a delegated request (two passes).
+// default deny, a forbid, a delegated request (two passes) and MCP tool
+// calls (one allowed, one delegated and forbidden).
 func BenchmarkDecide(b *testing.B) {
 	rita := &authn.Principal{Issuer: "https://idp.example.com", Subject: "rita", Team: "research", Tenant: "acme",
 		Scopes: []string{"models:premium", "openid"}, Roles: []string{"engineer"}, Groups: []string{"ml"}}
@@ -88,6 +89,14 @@ func BenchmarkDecide(b *testing.B) {
 		{"deny", policy.Request{Principal: rita, Action: "trace:read", Resource: policy.Resource{Type: "Trace", ID: "t1", Attributes: map[string]any{"tenant": "acme"}}}, false},
 		{"forbid", policy.Request{Principal: eve, Action: "trace:read", Resource: policy.Resource{Type: "Trace", ID: "t1", Attributes: map[string]any{"tenant": "globex"}}}, false},
 		{"delegated", policy.Request{Principal: agentForErin, Action: "tool:call", Resource: policy.Resource{Type: "Tool", ID: "shell", Attributes: map[string]any{"risk": "high"}}}, true},
+		// An MCP tools/call as the proxy asks it: the demo tool's entity,
+		// the server's hints and the call's arguments.
+		{"mcp-tool-call", policy.Request{Principal: eve, Action: "tool:call",
+			Resource: policy.Resource{Type: "Tool", ID: "demo/search_traces", Attributes: map[string]any{"server": "demo", "read_only_hint": true, "destructive_hint": false}},
+			Context:  map[string]any{"arguments": map[string]any{"tenant": "acme", "query": "refund"}}}, true},
+		{"mcp-delegated-destructive", policy.Request{Principal: agentForErin, Action: "tool:call",
+			Resource: policy.Resource{Type: "Tool", ID: "demo/delete_records", Attributes: map[string]any{"server": "demo", "read_only_hint": false, "destructive_hint": true}},
+			Context:  map[string]any{"arguments": map[string]any{"env": "production", "tenant": "acme"}}}, false},
 	}
 	bundles := []struct {
 		name string

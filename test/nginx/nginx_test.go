@@ -2,7 +2,6 @@ package nginx_test
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,12 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wardenhq/warden/internal/testutil"
 )
 
 // Placeholders of the nginx server block in docs/forward-auth.md, replaced by
@@ -41,39 +40,19 @@ func runTests(m *testing.M) int {
 	if _, err := findNginx(); err != nil {
 		return m.Run() // the tests report the missing nginx themselves
 	}
-	root, err := repoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "warden-nginx-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "warden")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/warden")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd/warden: %v\n%s", err, out)
+	bin, err := testutil.BuildWarden(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	wardenBin = bin
 	return m.Run()
-}
-
-// repoRoot is the directory of the main module's go.mod.
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("go env GOMOD: not in a module")
-	}
-	return filepath.Dir(gomod), nil
 }
 
 func findNginx() (string, error) {
@@ -110,102 +89,15 @@ func requireNginx(t *testing.T) string {
 	return p
 }
 
-// syncBuffer is a bytes.Buffer a subprocess writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// warden is a running `warden serve --demo`.
-type warden struct {
-	data, admin string            // host:port
-	tokens      map[string]string // persona env name -> token
-}
-
-// startWarden runs the built binary with --demo on port-0 listeners, waits
-// for its banner and for /readyz, and stops it (SIGTERM, then SIGKILL) at
-// cleanup.
-func startWarden(t *testing.T) *warden {
+// startWarden runs the built binary with --demo (testutil.StartDemo) and
+// checks that the banner has the tokens the tests use.
+func startWarden(t *testing.T) *testutil.Demo {
 	t.Helper()
-	dataDir := t.TempDir() // registered first, so removed after the process stops
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(wardenBin, "serve", "--demo", "--data-dir", dataDir,
-		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--shutdown-timeout", "10s")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start warden: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("warden did not stop within 15s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("warden stderr:\n%s", stderr.String())
-		}
-	})
-
-	deadline := time.After(60 * time.Second)
-	for !strings.Contains(stdout.String(), "Stop with Ctrl-C") {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("warden serve --demo exited early: %v\nstderr:\n%s", err, stderr.String())
-		case <-deadline:
-			t.Fatalf("no demo banner after 60s\nstderr:\n%s", stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	banner := stdout.String()
-	data := regexp.MustCompile(`data plane   http://(\S+)`).FindStringSubmatch(banner)
-	admin := regexp.MustCompile(`admin        http://(\S+)`).FindStringSubmatch(banner)
-	if data == nil || admin == nil {
-		t.Fatal("the demo banner lacks the data plane or admin address")
-	}
-	w := &warden{data: data[1], admin: admin[1], tokens: map[string]string{}}
-	for _, m := range regexp.MustCompile(`(?m)^  export (\w+)=(\S+)$`).FindAllStringSubmatch(banner, -1) {
-		w.tokens[m[1]] = m[2]
-	}
+	w := testutil.StartDemo(t, wardenBin)
 	for _, name := range []string{"EVE", "OSCAR", "PRIYA"} {
-		if w.tokens[name] == "" {
+		if w.Tokens[name] == "" {
 			t.Fatalf("the demo banner lacks a token for %s", name)
 		}
-	}
-
-	client := &http.Client{Timeout: 5 * time.Second}
-	readyBy := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get("http://" + w.admin + "/readyz")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-			err = fmt.Errorf("status %d: %s", resp.StatusCode, body)
-		}
-		if time.Now().After(readyBy) {
-			t.Fatalf("warden not ready after 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	return w
 }
@@ -247,7 +139,7 @@ func (rec *recorder) snapshot() []seen {
 // first ```nginx fence after the test marker.
 func docServerBlock(t *testing.T) string {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +212,7 @@ http {
 		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		var out syncBuffer
+		var out testutil.SyncBuffer
 		cmd := exec.Command(nginxBin, "-p", dir+"/", "-e", filepath.Join(dir, "error.log"), "-c", confPath)
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -383,7 +275,7 @@ func TestNginxForwardAuth(t *testing.T) {
 	rec := &recorder{}
 	up := httptest.NewServer(rec)
 	t.Cleanup(up.Close)
-	proxy := "http://" + startNginx(t, nginxBin, w.data, strings.TrimPrefix(up.URL, "http://"))
+	proxy := "http://" + startNginx(t, nginxBin, w.Data, strings.TrimPrefix(up.URL, "http://"))
 
 	type identity struct{ subject, roles, tenant string }
 	tests := []struct {
@@ -488,7 +380,7 @@ func TestNginxForwardAuth(t *testing.T) {
 			if tc.auth != "" {
 				auth := tc.auth
 				if name, ok := strings.CutPrefix(auth, "Bearer $"); ok {
-					token = w.tokens[name]
+					token = w.Tokens[name]
 					auth = "Bearer " + token
 				}
 				req.Header.Set("Authorization", auth)
@@ -562,11 +454,11 @@ func TestNginxForwardAuth(t *testing.T) {
 	}
 
 	t.Run("authz without original-request headers is 400", func(t *testing.T) {
-		req, err := http.NewRequestWithContext(t.Context(), "GET", "http://"+w.data+"/authz", nil)
+		req, err := http.NewRequestWithContext(t.Context(), "GET", "http://"+w.Data+"/authz", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+w.tokens["EVE"])
+		req.Header.Set("Authorization", "Bearer "+w.Tokens["EVE"])
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -582,7 +474,7 @@ func TestNginxForwardAuth(t *testing.T) {
 			`warden_requests_total{route="/authz:trace-read",decision="allow"} 3`:    false,
 			`warden_requests_total{route="/authz:index-rebuild",decision="allow"} 1`: false,
 		}
-		resp, err := client.Get("http://" + w.admin + "/metrics")
+		resp, err := client.Get("http://" + w.Admin + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
