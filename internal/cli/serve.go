@@ -267,6 +267,9 @@ func buildServer(ctx context.Context, stdio IO, cfg *config.Config, logger *slog
 		if ic, err = issuerConfig(ctx, s.store, ti, stdio.Now, logger); err != nil {
 			return nil, err
 		}
+		// A client without its own audience list may ask for an MCP
+		// server's resource URI (RFC 8707), which it never gets unasked.
+		ic.Resources = mcpResources(cfg)
 		ac.Issuers = append(ac.Issuers, ic.OwnIssuerConfig(nil))
 		ac.Denylist = ic.Revocations
 	}

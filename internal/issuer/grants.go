@@ -138,12 +138,14 @@ func (iss *Issuer) requireGrant(c *store.Client, gt string) error {
 	return nil
 }
 
-// allowedAudiences are the audiences client may request.
-func (iss *Issuer) allowedAudiences(c *store.Client) []string {
+// allowedAudiences are the audiences client may request (its own list, or
+// else the issuer's Audiences and Resources) and those it gets when it asks
+// for none (its own list, or else the issuer's Audiences).
+func (iss *Issuer) allowedAudiences(c *store.Client) (allowed, def []string) {
 	if len(c.Audiences) > 0 {
-		return c.Audiences
+		return c.Audiences, c.Audiences
 	}
-	return iss.cfg.Audiences
+	return iss.requestable, iss.cfg.Audiences
 }
 
 // requestedScopes parses scope and checks that it only narrows allowed;
@@ -200,8 +202,8 @@ func (iss *Issuer) narrow(f *form, c *store.Client, allowedScopes []string) (sco
 	if scopes, err = requestedScopes(f, allowedScopes); err != nil {
 		return nil, nil, err
 	}
-	allowed := iss.allowedAudiences(c)
-	if aud, err = requestedAudiences(f, allowed, allowed); err != nil {
+	allowed, def := iss.allowedAudiences(c)
+	if aud, err = requestedAudiences(f, allowed, def); err != nil {
 		return nil, nil, err
 	}
 	return scopes, aud, nil

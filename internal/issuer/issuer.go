@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,12 @@ type Config struct {
 	// Audiences are the default "aud" of issued tokens and the audiences a
 	// client without its own list may request. Required.
 	Audiences []string
+	// Resources are further audiences a client without its own list may
+	// request by name (RFC 8707 "resource" or RFC 8693 "audience"), never
+	// granted unasked: the resource URIs of the MCP servers Warden fronts,
+	// so that an MCP client following the protected-resource metadata can
+	// get a token for exactly that server.
+	Resources []string
 	// Store holds clients, refresh tokens and revocations. Required.
 	Store store.IssuerStore
 	// Keys signs tokens. Required.
@@ -135,6 +142,9 @@ type Issuer struct {
 	dummyHash []byte
 	ctr       counters
 	waiters   atomic.Int64 // feed requests held
+	// requestable is Audiences then Resources: what a client without its
+	// own audience list may ask for.
+	requestable []string
 }
 
 // New checks cfg and builds the Issuer.
@@ -193,6 +203,12 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 		return nil, fmt.Errorf("issuer: own token verifier: %w", err)
 	}
 	iss := &Issuer{cfg: cfg, base: cfg.Issuer, own: own, log: cfg.Logger}
+	iss.requestable = slices.Clone(cfg.Audiences)
+	for _, r := range cfg.Resources {
+		if !slices.Contains(iss.requestable, r) {
+			iss.requestable = append(iss.requestable, r)
+		}
+	}
 	iss.dummyHash = make([]byte, sha256.Size)
 	if iss.meta, err = iss.metadata(); err != nil {
 		own.Close()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -718,4 +719,47 @@ func TestPrivateKeyJWT(t *testing.T) {
 		code, _, m = e.post(issuer.TokenPath, "keyed", "", form("grant_type", "client_credentials"))
 		wantError(t, code, m, 401, "invalid_client")
 	})
+}
+
+// TestResourceAudiences: Config.Resources (the MCP servers' resource URIs)
+// may be asked for by a client without its own audience list, by
+// "resource" (RFC 8707) or "audience", and are never granted unasked; a
+// client with its own list gets only that.
+func TestResourceAudiences(t *testing.T) {
+	const mcpRes = "https://warden.test/mcp/demo"
+	e := newEnv(t, storetest.NewSQLite(t), func(c *issuer.Config) { c.Resources = []string{mcpRes} })
+	secret := e.addClient("agent-1", agentScopes, ccGrants...)
+	if err := e.st.Issuer().AddClient(t.Context(), store.Client{ID: "billing-agent", SecretHash: issuer.HashSecret("wcs_b"), Audiences: []string{"billing"},
+		GrantTypes: []string{issuer.GrantClientCredentials}, Created: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	cc := issuer.GrantClientCredentials
+	for _, tc := range []struct {
+		name, id, secret string
+		form             url.Values
+		wantAud          string // "" means refused with invalid_target
+	}{
+		{"none asked: the default audiences only", "agent-1", secret, form("grant_type", cc), "[" + audience + "]"},
+		{"resource", "agent-1", secret, form("grant_type", cc, "resource", mcpRes), "[" + mcpRes + "]"},
+		{"audience", "agent-1", secret, form("grant_type", cc, "audience", mcpRes), "[" + mcpRes + "]"},
+		{"resource and default", "agent-1", secret, form("grant_type", cc, "resource", mcpRes, "audience", audience), "[" + audience + " " + mcpRes + "]"},
+		{"another resource", "agent-1", secret, form("grant_type", cc, "resource", "https://warden.test/mcp/other"), ""},
+		{"a resource's prefix", "agent-1", secret, form("grant_type", cc, "resource", "https://warden.test/mcp"), ""},
+		{"client with its own list", "billing-agent", "wcs_b", form("grant_type", cc, "resource", mcpRes), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, m := e.post(issuer.TokenPath, tc.id, tc.secret, tc.form)
+			if tc.wantAud == "" {
+				wantError(t, code, m, http.StatusBadRequest, "invalid_target")
+				return
+			}
+			if code != http.StatusOK {
+				t.Fatalf("token: %d %v", code, m)
+			}
+			tok, _ := m["access_token"].(string)
+			if got := e.introspect(tc.id, tc.secret, tok); got["active"] != true || fmt.Sprint(got["aud"]) != tc.wantAud {
+				t.Errorf("introspection %v, want active with aud %s", got, tc.wantAud)
+			}
+		})
+	}
 }
