@@ -558,6 +558,11 @@ func (s *server) serve(ctx context.Context, stdio IO, dataLn, adminLn net.Listen
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
+	if s.issuer != nil {
+		// Held revocation-feed polls answer now instead of holding the
+		// drain for up to their wait.
+		s.issuer.Drain()
+	}
 	if err := data.Shutdown(sctx); err != nil {
 		s.logger.Warn("data plane did not drain in time", "err", err)
 		_ = data.Close()

@@ -130,6 +130,10 @@ func (iss *Issuer) pollRevocations(ctx context.Context, since string, wait time.
 		case <-changed:
 		case <-timeout:
 			return page, nil
+		case <-iss.draining:
+			// Shutting down: answer now, the follower reconnects to
+			// another node or to this one when it is back.
+			return page, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -181,6 +185,8 @@ func (iss *Issuer) streamRevocations(ctx context.Context, w http.ResponseWriter,
 				}
 				continue
 			case <-end.C:
+				return
+			case <-iss.draining:
 				return
 			case <-ctx.Done():
 				return

@@ -456,3 +456,51 @@ func TestFollowerStream(t *testing.T) {
 		}
 	})
 }
+
+// TestFeedDrain: Drain answers a held long poll at once (with no changes and
+// its cursor), ends a held stream, and later polls do not wait.
+func TestFeedDrain(t *testing.T) {
+	e := newEnv(t, storetest.NewSQLite(t))
+	secret := e.addClient("svc", nil, ccGrants...)
+	_, p, _ := e.feed("svc", secret, "wait=0")
+	type answer struct {
+		code int
+		page *revfeed.Page
+		took time.Duration
+	}
+	held := make(chan answer, 1)
+	go func() {
+		start := time.Now()
+		code, page, _ := e.feed("svc", secret, "wait=30&since="+p.Cursor)
+		held <- answer{code, page, time.Since(start)}
+	}()
+	sse := e.openSSE("svc", secret, p.Cursor)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.iss.Stats().FeedWaiters < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := e.iss.Stats().FeedWaiters; n < 2 {
+		t.Fatalf("%d feed requests held, want 2", n)
+	}
+	e.iss.Drain()
+	select {
+	case a := <-held:
+		if a.code != http.StatusOK || a.page.Reset || len(a.page.Revoked) != 0 || a.page.Cursor != p.Cursor {
+			t.Errorf("drained poll: %d %+v, want 200, no changes, cursor %s", a.code, a.page, p.Cursor)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a held poll outlived Drain by 5s (its wait was 30s)")
+	}
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, sse.r); ended <- err }()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a held stream outlived Drain by 5s")
+	}
+	start := time.Now()
+	if code, _, _ := e.feed("svc", secret, "wait=30&since="+p.Cursor); code != http.StatusOK || time.Since(start) > 5*time.Second {
+		t.Errorf("a poll after Drain: %d after %v, want 200 at once", code, time.Since(start))
+	}
+	e.iss.Drain() // twice is fine
+}

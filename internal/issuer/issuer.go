@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -142,6 +143,9 @@ type Issuer struct {
 	dummyHash []byte
 	ctr       counters
 	waiters   atomic.Int64 // feed requests held
+	// draining is closed by Drain: held feed requests answer at once.
+	draining  chan struct{}
+	drainOnce sync.Once
 	// requestable is Audiences then Resources: what a client without its
 	// own audience list may ask for.
 	requestable []string
@@ -202,7 +206,7 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer: own token verifier: %w", err)
 	}
-	iss := &Issuer{cfg: cfg, base: cfg.Issuer, own: own, log: cfg.Logger}
+	iss := &Issuer{cfg: cfg, base: cfg.Issuer, own: own, log: cfg.Logger, draining: make(chan struct{})}
 	iss.requestable = slices.Clone(cfg.Audiences)
 	for _, r := range cfg.Resources {
 		if !slices.Contains(iss.requestable, r) {
@@ -272,6 +276,12 @@ func Handles(path string) bool {
 func (iss *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	iss.mux.ServeHTTP(w, r)
 }
+
+// Drain ends every held revocation-feed request (a long poll answers with
+// what it has, a stream ends) and makes later ones answer without waiting,
+// so that a graceful shutdown does not wait out the followers' polls. Call
+// it before http.Server.Shutdown. It is safe to call more than once.
+func (iss *Issuer) Drain() { iss.drainOnce.Do(func() { close(iss.draining) }) }
 
 // Close releases the issuer's own verifier.
 func (iss *Issuer) Close() error { return iss.own.Close() }
