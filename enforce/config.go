@@ -147,6 +147,10 @@ type Audit struct {
 	// its group commit: a record still queued when the process dies is
 	// lost.
 	Async bool
+	// QueueSize bounds the records waiting for the log's writer (a burst
+	// above what the store commits). When it is full a request's record is
+	// refused: 503 audit_unavailable unless FailOpen. 0 means 8192.
+	QueueSize int
 	// FailOpen lets a request through when the log refuses its record.
 	// false (the default) answers 503 audit_unavailable.
 	FailOpen bool

@@ -175,7 +175,7 @@ func (e *Enforcer) openAudit(ctx context.Context, a Audit, w Warden, client *htt
 	if a.Async {
 		d = audit.DurabilityAsync
 	}
-	if e.audit, err = audit.New(ctx, audit.Config{Store: e.store, Node: a.Node, Durability: d, Clock: e.now, Logger: e.log.With("component", "audit")}); err != nil {
+	if e.audit, err = audit.New(ctx, audit.Config{Store: e.store, Node: a.Node, Durability: d, QueueSize: a.QueueSize, Clock: e.now, Logger: e.log.With("component", "audit")}); err != nil {
 		return fmt.Errorf("enforce: audit log: %w", err)
 	}
 	if a.Ship {
