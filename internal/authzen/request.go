@@ -273,13 +273,23 @@ func jsonKind(k string) string {
 // checkJSON verifies that b is exactly one JSON object with no duplicate
 // member names (in any object; encoding/json would keep the last, another
 // parser the first), nested at most maxDepth levels, with nothing after it.
+//
+// Member names of the request's own objects (everything but the free-form
+// "properties" and "context" objects and what they hold) must be exactly
+// the spec's: lower-case ASCII letters and "_". encoding/json matches
+// struct fields ignoring case (Kelvin sign and long s included), so
+// {"action":…,"ACTION":…} would be two members to the caller's parser and
+// one, the last, to ours: the decision would answer a question the caller
+// did not ask.
 func checkJSON(b []byte, maxDepth int) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	type frame struct {
 		object bool
 		keys   map[string]struct{}
-		expect bool // object: the next token is a member name
+		expect bool   // object: the next token is a member name
+		free   bool   // inside properties or context: any member names
+		last   string // object: the last member name read
 	}
 	var stack []frame
 	first := true
@@ -311,8 +321,12 @@ func checkJSON(b []byte, maxDepth int) error {
 				if _, dup := top.keys[k]; dup {
 					return badf("duplicate member %q", truncate(k, 64))
 				}
+				if !top.free && !specName(k) {
+					return badf("unknown member %q", truncate(k, 64))
+				}
 				top.keys[k] = struct{}{}
 				top.expect = false
+				top.last = k
 				continue
 			}
 		}
@@ -321,10 +335,15 @@ func checkJSON(b []byte, maxDepth int) error {
 			if len(stack) >= maxDepth {
 				return badf("request nested deeper than %d levels", maxDepth)
 			}
-			if n := len(stack); n > 0 && stack[n-1].object {
-				stack[n-1].expect = true
+			free := false
+			if n := len(stack); n > 0 {
+				parent := &stack[n-1]
+				free = parent.free || (parent.object && (parent.last == "properties" || parent.last == "context"))
+				if parent.object {
+					parent.expect = true
+				}
 			}
-			stack = append(stack, frame{object: tok == json.Delim('{'), expect: true})
+			stack = append(stack, frame{object: tok == json.Delim('{'), expect: true, free: free})
 			continue
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]
@@ -346,6 +365,20 @@ func checkJSON(b []byte, maxDepth int) error {
 		}
 	}
 	return nil
+}
+
+// specName reports whether k can be a member name of the spec's objects:
+// 1 to 64 lower-case ASCII letters and underscores.
+func specName(k string) bool {
+	if k == "" || len(k) > 64 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {
