@@ -104,8 +104,9 @@ func ReadBody(r io.Reader, limit int64) ([]byte, error) {
 // embeddings, responses).
 //
 // The body must be one valid JSON object within the size and depth limits,
-// with no duplicate top-level member names (so Warden and the upstream cannot
-// read different values of "model"). "model" is a required non-empty string of
+// with no duplicate top-level member names and no member named like a judged
+// one in another case ("MODEL", "Max_Tokens"), so Warden and the upstream
+// cannot read different values of "model". "model" is a required non-empty string of
 // valid UTF-8 without control characters, at most MaxModelLen bytes;
 // "stream" a boolean or null; the token limits non-negative integers or null.
 // Every error is a *RequestError (400, or 413 for size).
@@ -154,6 +155,12 @@ func ParseModelRequest(body []byte, limits ModelLimits) (ModelRequest, error) {
 			}
 			seenMore[string(key)] = true
 		}
+		if judgedVariant(key) {
+			// encoding/json, and so every Go upstream, matches member
+			// names ignoring case and keeps the last: {"model":"a",
+			// "MODEL":"b"} is judged as a here and served as b there.
+			return badRequest(fmt.Sprintf("member %q: only the exact lower-case name is accepted", truncate(string(key), 64)))
+		}
 		switch string(key) {
 		case "model":
 			m, err := modelName(value, l.MaxModelLen)
@@ -192,6 +199,23 @@ func ParseModelRequest(body []byte, limits ModelLimits) (ModelRequest, error) {
 	}
 	req.MaxTokens = maxTok
 	return req, nil
+}
+
+// judgedNames are the members ParseModelRequest reads.
+func judgedNames() [5]string {
+	return [...]string{"model", "stream", "max_tokens", "max_completion_tokens", "max_output_tokens"}
+}
+
+// judgedVariant reports whether key is another spelling of a judged member
+// under Unicode case folding ("Model", "MODEL", "\u212Aax_tokens" with the
+// Kelvin sign), which a case-insensitive decoder would take for it.
+func judgedVariant(key []byte) bool {
+	for _, n := range judgedNames() {
+		if len(key) >= len(n) && len(key) <= 3*len(n) && string(key) != n && bytes.EqualFold(key, []byte(n)) {
+			return true
+		}
+	}
+	return false
 }
 
 func truncate(s string, n int) string {
