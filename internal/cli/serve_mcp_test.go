@@ -131,11 +131,11 @@ mcp:
 	go func() {
 		errc <- runServeCmd(ctx, io.Discard, &stderr, "--config", cfgPath, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
 	}()
-	serving := regexp.MustCompile(`"msg":"serving","data":"([^"]+)"`)
-	var data string
+	serving := regexp.MustCompile(`"msg":"serving","data":"([^"]+)","admin":"([^"]+)"`)
+	var data, admin string
 	for deadline := time.Now().Add(20 * time.Second); data == ""; time.Sleep(20 * time.Millisecond) {
 		if m := serving.FindStringSubmatch(stderr.String()); m != nil {
-			data = "http://" + m[1]
+			data, admin = "http://"+m[1], "http://"+m[2]
 		}
 		select {
 		case err := <-errc:
@@ -144,6 +144,20 @@ mcp:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("server did not start:\n%s", stderr.String())
+		}
+	}
+	// "serving" is logged before the bundle has loaded; until it has,
+	// every decision is a deny.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready:\n%s", stderr.String())
 		}
 	}
 	mint := func(aud string) string {
