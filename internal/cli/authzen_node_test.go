@@ -123,4 +123,11 @@ func TestServeAuthZENConfig(t *testing.T) {
 	if code, body := get(off); code != 401 {
 		t.Errorf("authzen.enabled false: %d %s, want 401 (no such endpoint, so bearer auth first)", code, body)
 	}
+	// A decision-only node: no upstreams, no routes, an authzen section.
+	full := string(src)
+	pdpSrc := full[:strings.Index(full, "upstreams:\n")] + "authzen:\n  url: https://pdp.cluster.test\n"
+	pdp := startNode(t, ctx, "pdp", nf.write(t, "pdp.yaml", []byte(strings.NewReplacer("node: off", "node: pdp", "off.db", "pdp.db").Replace(pdpSrc))))
+	if code, body := get(pdp); code != 200 || !strings.Contains(body, `"policy_decision_point":"https://pdp.cluster.test"`) {
+		t.Errorf("decision-only node: %d %s", code, body)
+	}
 }

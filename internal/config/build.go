@@ -62,8 +62,12 @@ func (b *builder) build(body ast.Node) *Config {
 	// Without routes every request gets 404. Routes that failed to parse
 	// have been reported already.
 	seq, isSeq := top.get("routes").(*ast.SequenceNode)
-	if !top.has("models") && !top.has("mcp") && (!top.has("routes") || isSeq && len(seq.Values) == 0) {
-		b.errorf(top.at("routes"), "routes", "no routes: set routes, models or mcp (a gateway without routes answers every request with 404)")
+	// A decision-only node (the AuthZEN API, docs/authzen.md) says so with
+	// an authzen section that does not disable it; the API being on by
+	// default does not make a configuration without routes valid.
+	pdp := top.has("authzen") && !cfg.AuthZEN.Disabled
+	if !top.has("models") && !top.has("mcp") && !pdp && (!top.has("routes") || isSeq && len(seq.Values) == 0) {
+		b.errorf(top.at("routes"), "routes", "no routes: set routes, models, mcp or authzen (a gateway without routes answers every request with 404)")
 	}
 	return cfg
 }

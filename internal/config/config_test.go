@@ -639,3 +639,32 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestDecisionOnlyNode: an authzen section that does not disable the API is
+// a node of its own (no routes needed); the API's being on by default, or a
+// disabled one, does not make a configuration without routes valid.
+func TestDecisionOnlyNode(t *testing.T) {
+	noRoutes := strings.Replace(minimal, "models:\n  upstream: echo\n", "", 1)
+	if noRoutes == minimal {
+		t.Fatal("minimal has no models section to remove")
+	}
+	for _, tc := range []struct {
+		name, extra string
+		ok          bool
+	}{
+		{"authzen section", "authzen:\n  url: https://pdp.example.com\n", true},
+		{"authzen enabled", "authzen:\n  enabled: true\n", true},
+		{"authzen disabled", "authzen:\n  enabled: false\n", false},
+		{"nothing", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("warden.yaml", []byte(noRoutes+tc.extra), nil, nil)
+			if tc.ok && err != nil {
+				t.Errorf("err = %v, want a decision-only node", err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "no routes: set routes, models, mcp or authzen")) {
+				t.Errorf("err = %v, want the no-routes error", err)
+			}
+		})
+	}
+}
