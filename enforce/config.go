@@ -3,6 +3,7 @@ package enforce
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -41,6 +42,13 @@ type Config struct {
 	// Env is the deployment the service runs in ("staging", "production"),
 	// given to every decision as context.env. "" leaves it absent.
 	Env string
+	// TrustedProxies are the peers (load balancers, ingress proxies) whose
+	// X-Forwarded-For / X-Real-IP is believed for the client address: the
+	// ip a policy sees and the audit records. nil trusts none: the client
+	// address is the TCP peer. Each must be a network address (no host bits
+	// set) and none may be all addresses (/0). A request from a trusted
+	// peer with malformed forwarding headers is refused (400).
+	TrustedProxies []netip.Prefix
 	// MaxTokenBytes bounds the bearer token, checked before verification.
 	// 0 means 8 KiB, which is also the upper bound.
 	MaxTokenBytes int

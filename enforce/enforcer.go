@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +46,7 @@ type Enforcer struct {
 	shipper    *auditship.Shipper // nil unless Audit.Ship
 	failOpen   bool
 	maxToken   int
+	trusted    []netip.Prefix // Config.TrustedProxies
 	env        string
 	now        func() time.Time
 	log        *slog.Logger
@@ -71,6 +74,12 @@ func New(ctx context.Context, cfg Config) (_ *Enforcer, err error) {
 	if e.maxToken <= 0 || e.maxToken > gateway.MaxBearerTokenBytes {
 		e.maxToken = gateway.MaxBearerTokenBytes
 	}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() || p != p.Masked() || p.Bits() == 0 {
+			return nil, fmt.Errorf("enforce: TrustedProxies: %v is not a network of proxies (want a valid prefix without host bits, not /0)", p)
+		}
+	}
+	e.trusted = slices.Clone(cfg.TrustedProxies)
 	defer func() {
 		if err != nil {
 			e.Close()

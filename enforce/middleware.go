@@ -114,11 +114,17 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := audit.Record{Time: start, RequestID: id, Phase: audit.PhaseDecision, Method: r.Method, Path: r.URL.EscapedPath()}
 	w.Header().Set("X-Request-Id", id)
 	st := &request{id: id, method: rec.Method, path: rec.Path}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		st.ip = ap.Addr().Unmap()
-		st.clientIP = st.ip.String()
-		rec.ClientIP = st.clientIP
+	ip, err := gateway.ClientAddr(r, e.trusted)
+	if err != nil {
+		if ap, perr := netip.ParseAddrPort(r.RemoteAddr); perr == nil {
+			rec.ClientIP = ap.Addr().Unmap().String() // the peer that sent them
+		}
+		e.refuse(w, r, &rec, &gateway.Error{Status: http.StatusBadRequest, Code: gateway.CodeInvalidRequest, Message: "malformed forwarding headers", Err: err})
+		return
 	}
+	st.ip = ip
+	st.clientIP = ip.String()
+	rec.ClientIP = st.clientIP
 
 	p, challenge, aerr := gateway.Authenticate(r.Context(), e.verifier, r, e.maxToken)
 	if aerr != nil {

@@ -2,7 +2,11 @@ package enforce_test
 
 import (
 	"context"
+	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/store"
 	"net/http"
+	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -167,5 +171,57 @@ func TestConfigRefused(t *testing.T) {
 				t.Fatal("New accepted the configuration")
 			}
 		})
+	}
+}
+
+// TestTrustedProxies: X-Forwarded-For is believed only from a trusted peer,
+// malformed forwarding headers from one are refused, and the client address
+// is what the decision record holds.
+func TestTrustedProxies(t *testing.T) {
+	k := newKeys(t)
+	tok := k.mint(t, "op", "trace:read", nil)
+	for _, tc := range []struct {
+		name    string
+		trusted []netip.Prefix
+		xff     string
+		status  int
+		wantIP  string
+	}{
+		{"untrusted peer", nil, "203.0.113.7", 200, "127.0.0.1"},
+		{"trusted peer", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "198.51.100.9, 203.0.113.7", 200, "203.0.113.7"},
+		{"trusted peer, malformed", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "not-an-address", 400, "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "audit.db")
+			cfg := k.config(t)
+			cfg.TrustedProxies = tc.trusted
+			cfg.Audit = enforce.Audit{Store: "sqlite://" + db, Node: "svc-test"}
+			e := newEnforcer(t, cfg)
+			srv := serve(t, e, serviceRoutes, echoHandler())
+			if a := call(t, "GET", srv.URL+"/traces/t-1", tok, map[string]string{"X-Forwarded-For": tc.xff}); a.status != tc.status {
+				t.Fatalf("status %d %v, want %d", a.status, a.body, tc.status)
+			}
+			e.Close()
+			st, err := store.Open(context.Background(), "sqlite://"+db, store.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			recs, err := audit.Query(context.Background(), st, audit.Filter{Node: "svc-test"})
+			if err != nil || len(recs) != 1 {
+				t.Fatalf("records %v, %v, want one", recs, err)
+			}
+			if got := recs[0].Record.ClientIP; got != tc.wantIP {
+				t.Errorf("ClientIP %q, want %q", got, tc.wantIP)
+			}
+		})
+	}
+	for _, p := range []string{"0.0.0.0/0", "10.1.2.3/8", "::/0"} {
+		cfg := k.config(t)
+		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(p)}
+		if e, err := enforce.New(context.Background(), cfg); err == nil {
+			e.Close()
+			t.Errorf("TrustedProxies %s accepted", p)
+		}
 	}
 }
