@@ -469,14 +469,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil { // cannot happen for these types; fail closed anyway
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 	}
-	b = append(b, '\n')
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	gateway.WriteJSON(w, nil, status, b)
 }
 
 // serveMetadata answers the PDP metadata (GET or HEAD, no authentication:

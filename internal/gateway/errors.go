@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 )
@@ -103,15 +104,23 @@ func WriteError(w http.ResponseWriter, r *http.Request, requestID string, err er
 		status = http.StatusInternalServerError
 		body = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 	}
-	body = append(body, '\n')
+	WriteJSON(w, r, status, body)
+}
+
+// WriteJSON answers status with body (one JSON value; a newline is added)
+// and the headers every JSON answer of the data plane carries:
+// Content-Type, Content-Length, no-store and nosniff. A HEAD request (r may
+// be nil) gets the headers only.
+func WriteJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
 	if r != nil && r.Method == http.MethodHead {
 		return
 	}
 	_, _ = w.Write(body)
+	_, _ = io.WriteString(w, "\n")
 }

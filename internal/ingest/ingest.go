@@ -339,13 +339,11 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, requestID s
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, _ := json.Marshal(v) // strings, ints and bytes only
-	hd := w.Header()
-	hd.Set("Content-Type", "application/json")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
+	b, err := json.Marshal(v) // strings, ints and bytes only
+	if err != nil {           // cannot happen for these types; fail closed anyway
+		code, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	gateway.WriteJSON(w, nil, code, b)
 }
 
 // record appends rec to Warden's own log; false means it was refused and

@@ -312,13 +312,7 @@ func errorMessage(id json.RawMessage, e *RPCError, decisionID, requestID string)
 
 // writeRPC writes one JSON body.
 func writeRPC(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	gateway.WriteJSON(w, nil, status, body)
 }
 
 // singleHeader returns the one value of a header; two values are an error.
