@@ -68,7 +68,12 @@ func (e *Enforcer) Decide(ctx context.Context, action string, resource Resource,
 	} else {
 		rec.RequestID, rec.Method, rec.Path, rec.Route, rec.ClientIP = st.id, st.method, st.path, st.route, st.clientIP
 		gateway.RecordPrincipal(&rec, st.principal)
-		d, _ = e.judge(ctx, st, action, res, facts, &rec)
+		var err error
+		if d, err = e.judge(ctx, st, action, res, facts, &rec); err != nil && d.HighRisk {
+			// An unconfirmed high-risk allow: judge recorded the decision
+			// before the confirmation failed, so the cause goes here.
+			rec.Errors = append(rec.Errors, err.Error())
+		}
 	}
 	rec.Decision = audit.Deny
 	if d.Allowed {
